@@ -38,6 +38,11 @@ pub(crate) fn create_server_dir(kind: &str) -> Result<PathBuf, RigError> {
     let root = rig_tmp_root();
     std::fs::create_dir_all(&root).map_err(RigError::io(format!("creating {}", root.display())))?;
     let dir = root.join(format!("imap-sync-rig-{}", unique_name(kind)));
+    debug_assert!(
+        dir.as_os_str().len() < 80,
+        "{} is too long for unix sockets",
+        dir.display()
+    );
     std::fs::create_dir(&dir).map_err(RigError::io(format!("creating {}", dir.display())))?;
     set_mode(&dir, 0o755)?;
     Ok(dir)

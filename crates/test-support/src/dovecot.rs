@@ -105,9 +105,11 @@ impl DovecotServer {
         variant: DovecotVariant,
         lifetime: Lifetime,
     ) -> Result<Self, RigError> {
+        // Short names: Dovecot's unix sockets live under this directory, and a socket path
+        // may not exceed 107 bytes.
         let dir = create_server_dir(match variant {
-            DovecotVariant::Full => "dovecot",
-            DovecotVariant::Minimal => "dovecot-minimal",
+            DovecotVariant::Full => "dc",
+            DovecotVariant::Minimal => "dcmin",
         })?;
         let layout = Layout::new(&dir);
         for sub in [&layout.run, &layout.state, &layout.logs, &layout.mail] {

@@ -51,7 +51,7 @@ impl PostgresServer {
     }
 
     fn start_once(bin: &Path, lifetime: Lifetime) -> Result<Self, RigError> {
-        let dir = create_server_dir("postgres")?;
+        let dir = create_server_dir("pg")?;
         let data = dir.join("data");
         let socket = dir.join("socket");
         for sub in [&data, &socket] {
@@ -325,10 +325,16 @@ async fn ensure_template(admin_url: &str, migrations_dir: &Path) -> Result<Strin
         .is_some();
     if !exists {
         let building = format!("{template}_build");
+        // A process that crashed while building left this behind; two statements, since a
+        // multi-statement string runs as one transaction and DROP DATABASE refuses that.
         admin
             .batch_execute(&format!(
-                r#"DROP DATABASE IF EXISTS "{building}" WITH (FORCE); CREATE DATABASE "{building}""#
+                r#"DROP DATABASE IF EXISTS "{building}" WITH (FORCE)"#
             ))
+            .await
+            .map_err(RigError::postgres(format!("dropping {building}")))?;
+        admin
+            .batch_execute(&format!(r#"CREATE DATABASE "{building}""#))
             .await
             .map_err(RigError::postgres(format!("creating {building}")))?;
         let url = database_url(admin_url, &building);

@@ -35,10 +35,18 @@ trap 'kill "$waiter" 2>/dev/null' TERM INT HUP
 wait "$waiter"
 if [ -n "$server" ]; then
   kill -s "$stop_signal" "$server" 2>/dev/null
-  ( sleep 20; kill -s KILL "$server" 2>/dev/null ) &
-  killer=$!
+  # Up to 20 s for a clean stop, then SIGKILL. Polling /proc (a zombie counts as stopped)
+  # instead of a killer subshell leaves no stray sleep behind.
+  tries=0
+  while [ -r "/proc/$server/stat" ]; do
+    read -r stat < "/proc/$server/stat" 2>/dev/null || break
+    state=${stat##*) }
+    case "$state" in Z*|X*) break ;; esac
+    tries=$((tries + 1))
+    if [ "$tries" -ge 200 ]; then kill -s KILL "$server" 2>/dev/null; fi
+    sleep 0.1
+  done
   wait "$server"
-  kill "$killer" 2>/dev/null
 fi
 rm -rf "$dir"
 "#;
