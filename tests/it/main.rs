@@ -1,4 +1,6 @@
 //! The workspace's integration tests: one binary, one module per area, all against real
 //! servers started by the rig (`test-support`).
 
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
+
 mod rig;
