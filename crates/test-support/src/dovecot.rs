@@ -323,6 +323,14 @@ userdb {{
   driver = static
   args = uid={uid} gid={gid} home={mail}/%u
 }}
+# Tests share one server from one address: a refused login in one test must not slow the
+# logins of every other test (Dovecot's per-IP auth penalty). The 2 s delay of the refusal
+# itself stays, as on a real server.
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
 service imap-login {{
   inet_listener imap {{
     address = 127.0.0.1

@@ -82,6 +82,8 @@ pub struct Supervised {
     keepalive: Option<ChildStdin>,
     server_pid: Option<u32>,
     dir: PathBuf,
+    /// Set once the watchdog has been waited for.
+    stopped: bool,
 }
 
 impl Supervised {
@@ -129,6 +131,7 @@ impl Supervised {
             keepalive,
             server_pid,
             dir: command.dir.to_path_buf(),
+            stopped: false,
         })
     }
 
@@ -166,10 +169,14 @@ impl Supervised {
     }
 
     fn shutdown(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
         if self.keepalive.take().is_none() {
             // Detached watchdogs ignore end-of-file; they stop on SIGTERM.
             let _ = Command::new("/bin/sh")
-                .args(["-c", "kill \"$0\""])
+                .args(["-c", "kill \"$0\" 2>/dev/null"])
                 .arg(self.watchdog.id().to_string())
                 .status();
         }
