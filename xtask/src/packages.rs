@@ -43,11 +43,15 @@ pub(crate) fn ensure_installed() -> anyhow::Result<()> {
         );
     }
     println!("xtask: installing {list} with apt-get");
-    // The check is repeated under the lock: a concurrent run may have installed them meanwhile.
+    // The check is repeated under the lock (a concurrent run may have installed them meanwhile),
+    // by the same files: `dpkg -s` also succeeds for a removed package whose configuration stays.
+    let checks: String = REQUIRED
+        .iter()
+        .map(|(package, file)| format!("[ -e {file} ] || need=\"$need {package}\"\n"))
+        .collect();
     let script = format!(
         r#"need=""
-for p in {list}; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done
-if [ -n "$need" ]; then
+{checks}if [ -n "$need" ]; then
   apt-get -o DPkg::Lock::Timeout=600 update &&
   apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends $need
 fi"#
