@@ -18,6 +18,14 @@ fn dovecot(variant: DovecotVariant) -> &'static DovecotEndpoint {
     shared_dovecot(variant).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// A client logged in to a fresh mailbox of the given variant.
+async fn fresh_mailbox(variant: DovecotVariant, purpose: &str) -> RawImap {
+    let server = dovecot(variant);
+    RawImap::login_to(server, &server.fresh_user(purpose))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn dovecot_logs_in_over_plain_starttls_and_implicit_tls() {
     let server = dovecot(DovecotVariant::Full);
@@ -81,17 +89,8 @@ async fn dovecot_refuses_a_wrong_password_as_an_authentication_failure() {
 
 #[tokio::test]
 async fn full_dovecot_lists_the_special_use_folders() {
-    let server = dovecot(DovecotVariant::Full);
-    let mut client = RawImap::login_to(server, &server.fresh_user("folders"))
-        .await
-        .unwrap();
-    let reply = client
-        .command(r#"LIST "" "*""#)
-        .await
-        .unwrap()
-        .ok()
-        .unwrap();
-    let listed: HashSet<String> = reply.untagged.iter().map(|l| l.to_string()).collect();
+    let mut client = fresh_mailbox(DovecotVariant::Full, "folders").await;
+    let listed: HashSet<String> = client.list_all().await.unwrap().into_iter().collect();
     for expected in [
         r#"* LIST (\HasNoChildren) "/" INBOX"#,
         r#"* LIST (\HasNoChildren \Sent) "/" Sent"#,
@@ -147,44 +146,27 @@ async fn full_dovecot_offers_the_extensions_sync_relies_on() {
 
 #[tokio::test]
 async fn minimal_dovecot_advertises_only_imap4rev1_and_literal_plus() {
-    let server = dovecot(DovecotVariant::Minimal);
-    assert_ne!(server.plain_port, dovecot(DovecotVariant::Full).plain_port);
-    let mut client = RawImap::connect(server).await.unwrap();
-    client
-        .login(&server.fresh_user("minimal"), &server.password)
-        .await
-        .unwrap()
-        .ok()
-        .unwrap();
+    assert_ne!(
+        dovecot(DovecotVariant::Minimal).plain_port,
+        dovecot(DovecotVariant::Full).plain_port
+    );
+    let mut client = fresh_mailbox(DovecotVariant::Minimal, "minimal").await;
     assert_eq!(
         client.capabilities().await.unwrap(),
         ["IMAP4rev1", "LITERAL+"]
     );
     // Its folders exist but carry no special-use attributes: clients must find Sent by name.
-    let reply = client
-        .command(r#"LIST "" "*""#)
-        .await
-        .unwrap()
-        .ok()
-        .unwrap();
+    let folders = client.list_all().await.unwrap();
     assert!(
-        reply.untagged.iter().any(|l| l.ends_with(r#""/" Sent"#)),
-        "{:?}",
-        reply.untagged
+        folders.iter().any(|l| l.ends_with(r#""/" Sent"#)),
+        "{folders:?}"
     );
-    assert!(
-        !reply.untagged.iter().any(|l| l.contains(r"\Sent")),
-        "{:?}",
-        reply.untagged
-    );
+    assert!(!folders.iter().any(|l| l.contains(r"\Sent")), "{folders:?}");
 }
 
 #[tokio::test]
 async fn append_helper_stores_flags_internal_date_and_bytes() {
-    let server = dovecot(DovecotVariant::Full);
-    let mut client = RawImap::login_to(server, &server.fresh_user("append"))
-        .await
-        .unwrap();
+    let mut client = fresh_mailbox(DovecotVariant::Full, "append").await;
     client.create_folder("Projects/2026").await.unwrap();
     let end = Utc.with_ymd_and_hms(2026, 10, 1, 12, 0, 0).unwrap();
     let message =

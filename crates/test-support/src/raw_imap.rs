@@ -148,6 +148,11 @@ impl RawImap {
             .collect())
     }
 
+    /// Every folder as the server lists it: the untagged lines of `LIST "" "*"`.
+    pub async fn list_all(&mut self) -> Result<Vec<String>, RigError> {
+        Ok(self.command(r#"LIST "" "*""#).await?.ok()?.untagged)
+    }
+
     /// Creates a folder (with its parents, as Dovecot does).
     pub async fn create_folder(&mut self, name: &str) -> Result<(), RigError> {
         self.command(&format!("CREATE {}", quote(name)))
