@@ -111,32 +111,10 @@ impl DovecotServer {
             DovecotVariant::Full => "dc",
             DovecotVariant::Minimal => "dcmin",
         })?;
-        let layout = Layout::new(&dir);
-        for sub in [&layout.run, &layout.state, &layout.logs, &layout.mail] {
-            std::fs::create_dir(sub)
-                .map_err(RigError::io(format!("creating {}", sub.display())))?;
-        }
-        let identity = ServerIdentity::generate()?;
-        write(&layout.ca, &identity.ca_pem)?;
-        write(&layout.cert, &identity.chain_pem)?;
-        write(&layout.key, &identity.key_pem)?;
-        set_mode(&layout.key, 0o600)?;
-
-        let mail_user = mail_user()?;
-        chown(&layout.mail, &mail_user)?;
-        let (plain_port, tls_port) = (free_port()?, free_port()?);
-        let config = render_config(&ConfigInput {
-            layout: &layout,
-            variant,
-            plain_port,
-            tls_port,
-            mail_user: &mail_user,
-            instance: dir
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("imap-sync-rig"),
-        });
-        write(&layout.config, &config)?;
+        let (layout, plain_port, tls_port) = prepare(&dir, variant).inspect_err(|_| {
+            // Nothing supervises the directory yet: remove it here.
+            let _ = std::fs::remove_dir_all(&dir);
+        })?;
 
         let server_log = dir.join("server.log");
         let supervised = Supervised::spawn(
@@ -243,6 +221,38 @@ pub fn shared_dovecot(variant: DovecotVariant) -> Result<&'static DovecotEndpoin
     result
         .as_ref()
         .map_err(|message| RigError::Shared(message.clone()))
+}
+
+/// Writes the configuration, certificates and store of a new server into `dir`; returns the
+/// layout and the plain and TLS ports.
+fn prepare(dir: &Path, variant: DovecotVariant) -> Result<(Layout, u16, u16), RigError> {
+    let layout = Layout::new(dir);
+    for sub in [&layout.run, &layout.state, &layout.logs, &layout.mail] {
+        std::fs::create_dir(sub).map_err(RigError::io(format!("creating {}", sub.display())))?;
+    }
+    let identity = ServerIdentity::generate()?;
+    write(&layout.ca, &identity.ca_pem)?;
+    write(&layout.cert, &identity.chain_pem)?;
+    write(&layout.key, &identity.key_pem)?;
+    set_mode(&layout.key, 0o600)?;
+
+    let mail_user = mail_user()?;
+    chown(&layout.mail, &mail_user)?;
+    let (plain_port, tls_port) = (free_port()?, free_port()?);
+    let config = render_config(&ConfigInput {
+        layout: &layout,
+        variant,
+        plain_port,
+        tls_port,
+        mail_user: &mail_user,
+        instance: dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("imap-sync-rig"),
+    });
+    write(&layout.config, &config)?;
+
+    Ok((layout, plain_port, tls_port))
 }
 
 const IMAP_ZLIB_PLUGIN: &str = "/usr/lib/dovecot/modules/lib30_imap_zlib_plugin.so";

@@ -52,70 +52,11 @@ impl PostgresServer {
 
     fn start_once(bin: &Path, lifetime: Lifetime) -> Result<Self, RigError> {
         let dir = create_server_dir("pg")?;
-        let data = dir.join("data");
-        let socket = dir.join("socket");
-        for sub in [&data, &socket] {
-            std::fs::create_dir(sub)
-                .map_err(RigError::io(format!("creating {}", sub.display())))?;
-        }
-        set_mode(&data, 0o700)?;
-        // initdb and postgres refuse to run as root.
-        let mut argv: Vec<String> = Vec::new();
-        if running_as_root() {
-            let postgres = system_user("postgres").ok_or(RigError::Missing {
-                program: "the system user postgres",
-                fix: FIX_POSTGRES,
-            })?;
-            for sub in [&data, &socket] {
-                chown(sub, &postgres)?;
-            }
-            argv.extend(
-                [
-                    "setpriv",
-                    "--reuid=postgres",
-                    "--regid=postgres",
-                    "--init-groups",
-                    "--",
-                ]
-                .map(String::from),
-            );
-        }
-        let as_service_user = argv.clone();
-
-        let initdb_log = dir.join("initdb.log");
-        let mut initdb_argv = as_service_user.clone();
-        initdb_argv.push(bin.join("initdb").display().to_string());
-        initdb_argv.extend(
-            [
-                "--auth=trust",
-                "--username=postgres",
-                "--encoding=UTF8",
-                "--no-locale",
-                "--no-sync",
-                "--pgdata",
-            ]
-            .map(String::from),
-        );
-        initdb_argv.push(data.display().to_string());
-        let initdb_out = std::fs::File::create(&initdb_log)
-            .map_err(RigError::io(format!("creating {}", initdb_log.display())))?;
-        let status = std::process::Command::new(&initdb_argv[0])
-            .args(&initdb_argv[1..])
-            .stdout(initdb_out.try_clone().map_err(RigError::io("initdb log"))?)
-            .stderr(initdb_out)
-            .status()
-            .map_err(RigError::io("running initdb"));
-        if !matches!(status, Ok(s) if s.success()) {
-            let tail = log_tail(&initdb_log);
+        let (data, socket) = (dir.join("data"), dir.join("socket"));
+        let mut argv = init_cluster(bin, &dir).inspect_err(|_| {
+            // Nothing supervises the directory yet: remove it here.
             let _ = std::fs::remove_dir_all(&dir);
-            status?;
-            return Err(RigError::NotReady {
-                server: "initdb",
-                seconds: 0,
-                log: initdb_log,
-                tail,
-            });
-        }
+        })?;
 
         let port = free_port()?;
         argv.push(bin.join("postgres").display().to_string());
@@ -180,6 +121,73 @@ impl PostgresServer {
     pub fn supervised(&self) -> &Supervised {
         &self.supervised
     }
+}
+
+/// Creates the data and socket directories in `dir` and runs `initdb`; returns the command
+/// prefix that runs a PostgreSQL program as the right user (empty unless we are root).
+fn init_cluster(bin: &Path, dir: &Path) -> Result<Vec<String>, RigError> {
+    let (data, socket) = (dir.join("data"), dir.join("socket"));
+    for sub in [&data, &socket] {
+        std::fs::create_dir(sub).map_err(RigError::io(format!("creating {}", sub.display())))?;
+    }
+    set_mode(&data, 0o700)?;
+    // initdb and postgres refuse to run as root.
+    let mut argv: Vec<String> = Vec::new();
+    if running_as_root() {
+        let postgres = system_user("postgres").ok_or(RigError::Missing {
+            program: "the system user postgres",
+            fix: FIX_POSTGRES,
+        })?;
+        for sub in [&data, &socket] {
+            chown(sub, &postgres)?;
+        }
+        argv.extend(
+            [
+                "setpriv",
+                "--reuid=postgres",
+                "--regid=postgres",
+                "--init-groups",
+                "--",
+            ]
+            .map(String::from),
+        );
+    }
+
+    let initdb_log = dir.join("initdb.log");
+    let mut initdb_argv = argv.clone();
+    initdb_argv.push(bin.join("initdb").display().to_string());
+    initdb_argv.extend(
+        [
+            "--auth=trust",
+            "--username=postgres",
+            "--encoding=UTF8",
+            "--no-locale",
+            "--no-sync",
+            "--pgdata",
+        ]
+        .map(String::from),
+    );
+    initdb_argv.push(data.display().to_string());
+    let initdb_out = std::fs::File::create(&initdb_log)
+        .map_err(RigError::io(format!("creating {}", initdb_log.display())))?;
+    let status = std::process::Command::new(&initdb_argv[0])
+        .args(&initdb_argv[1..])
+        .stdout(initdb_out.try_clone().map_err(RigError::io("initdb log"))?)
+        .stderr(initdb_out)
+        .status()
+        .map_err(RigError::io("running initdb"));
+    if !matches!(status, Ok(s) if s.success()) {
+        let tail = log_tail(&initdb_log);
+        status?;
+        return Err(RigError::NotReady {
+            server: "initdb",
+            seconds: 0,
+            log: initdb_log,
+            tail,
+        });
+    }
+
+    Ok(argv)
 }
 
 /// `/usr/lib/postgresql/<newest>/bin`, or the directory of `initdb` on `PATH`.
