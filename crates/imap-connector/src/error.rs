@@ -1,0 +1,149 @@
+//! What can go wrong talking to an IMAP server, typed so that callers can branch: back-off and
+//! credential notifications depend on [`ConnectorError::InvalidCredentials`] being exact.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// The server refused the user name and password (or token): `[AUTHENTICATIONFAILED]`,
+    /// `[AUTHORIZATIONFAILED]`, `[EXPIRED]`, or a NO to LOGIN without another reason.
+    #[error("invalid credentials: {message}")]
+    InvalidCredentials { message: String },
+    /// The server refused the login for a reason that is not the password: `[UNAVAILABLE]`,
+    /// `[LIMIT]`, `[INUSE]`, too many connections…
+    #[error("login refused ({code}): {message}")]
+    LoginRefused { code: String, message: String },
+    /// The server asks us to slow down (Gmail `[THROTTLED]`, Office 365 "Request is throttled").
+    #[error("throttled by the server: {message}")]
+    Throttled { message: String },
+    /// DNS, connection refused or reset, connection lost.
+    #[error("connection to {address}: {source}")]
+    Connection {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// TLS handshake or certificate failure, or STARTTLS not offered.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// No answer in time.
+    #[error("{operation} timed out after {limit:?}")]
+    Timeout { operation: String, limit: Duration },
+    /// BAD, a NO where OK was needed, or an answer we cannot parse.
+    #[error("protocol: {0}")]
+    Protocol(String),
+    #[error("folder not found: {0}")]
+    FolderNotFound(String),
+    #[error("folder cannot be selected: {0}")]
+    FolderNotSelectable(String),
+}
+
+pub type Result<T> = std::result::Result<T, ConnectorError>;
+
+/// Sorts a server's refusal text into the error a caller can act on.
+pub(crate) fn classify_refusal(text: &str, during_login: bool) -> ConnectorError {
+    let upper = text.to_ascii_uppercase();
+    let message = text.to_owned();
+    if upper.contains("[THROTTLED]") || upper.contains("THROTTLED") {
+        return ConnectorError::Throttled { message };
+    }
+    for code in [
+        "UNAVAILABLE",
+        "LIMIT",
+        "INUSE",
+        "CONTACTADMIN",
+        "PRIVACYREQUIRED",
+    ] {
+        if upper.contains(&format!("[{code}]")) {
+            return ConnectorError::LoginRefused {
+                code: code.to_owned(),
+                message,
+            };
+        }
+    }
+    if upper.contains("TOO MANY") || upper.contains("MAXIMUM NUMBER OF CONNECTIONS") {
+        return ConnectorError::LoginRefused {
+            code: "LIMIT".to_owned(),
+            message,
+        };
+    }
+    if during_login {
+        return ConnectorError::InvalidCredentials { message };
+    }
+    if upper.contains("[NONEXISTENT]")
+        || upper.contains("DOESN'T EXIST")
+        || upper.contains("NOT EXIST")
+        || upper.contains("UNKNOWN MAILBOX")
+    {
+        return ConnectorError::FolderNotFound(message);
+    }
+    ConnectorError::Protocol(message)
+}
+
+/// Converts an async-imap error, whose NO/BAD text embeds the response code.
+pub(crate) fn from_imap(
+    error: async_imap::error::Error,
+    address: &str,
+    during_login: bool,
+) -> ConnectorError {
+    use async_imap::error::Error;
+    match error {
+        Error::No(text) => classify_refusal(&text, during_login),
+        Error::Bad(text) => ConnectorError::Protocol(format!("BAD {text}")),
+        Error::Io(source) => ConnectorError::Connection {
+            address: address.to_owned(),
+            source,
+        },
+        Error::ConnectionLost => ConnectorError::Connection {
+            address: address.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "connection lost"),
+        },
+        other => ConnectorError::Protocol(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_sorted_by_their_codes() {
+        assert!(matches!(
+            classify_refusal(
+                "code: None, info: Some(\"[AUTHENTICATIONFAILED] Authentication failed.\")",
+                true
+            ),
+            ConnectorError::InvalidCredentials { .. }
+        ));
+        assert!(matches!(
+            classify_refusal("Login failed.", true),
+            ConnectorError::InvalidCredentials { .. }
+        ));
+        assert!(matches!(
+            classify_refusal("[UNAVAILABLE] Temporary authentication failure", true),
+            ConnectorError::LoginRefused { code, .. } if code == "UNAVAILABLE"
+        ));
+        assert!(matches!(
+            classify_refusal("Too many simultaneous connections", true),
+            ConnectorError::LoginRefused { .. }
+        ));
+        assert!(matches!(
+            classify_refusal(
+                "[THROTTLED] Account exceeded command or bandwidth limits",
+                false
+            ),
+            ConnectorError::Throttled { .. }
+        ));
+        assert!(matches!(
+            classify_refusal(
+                "User is authenticated but not connected. Request is throttled.",
+                true
+            ),
+            ConnectorError::Throttled { .. }
+        ));
+        assert!(matches!(
+            classify_refusal("[NONEXISTENT] Mailbox doesn't exist: Nope", false),
+            ConnectorError::FolderNotFound(_)
+        ));
+    }
+}
