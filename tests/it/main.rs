@@ -3,4 +3,5 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
+mod connector;
 mod rig;

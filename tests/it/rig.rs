@@ -341,7 +341,7 @@ async fn scripted_server_reports_the_first_unexpected_command() {
         .unwrap();
     let _ = client.command("NOOP").await;
     match server.finish().await {
-        Err(ScriptError::Unexpected { step: 1, got, .. }) => assert_eq!(got, "NOOP"),
+        Err(ScriptError::Unexpected { step: 1, got, .. }) => assert_eq!(got, "r1 NOOP"),
         other => panic!("expected a departure at step 1, got {other:?}"),
     }
 }

@@ -63,3 +63,40 @@ pub fn descendants(root: u32) -> Vec<u32> {
     found.remove(0);
     found
 }
+
+/// Connector settings for a fresh mailbox on a rig Dovecot, trusting the rig's CA.
+pub fn connector_config(
+    endpoint: &test_support::DovecotEndpoint,
+    security: imap_connector::Security,
+    user: &str,
+) -> imap_connector::ImapConfig {
+    let mut config = imap_connector::ImapConfig::new(
+        endpoint.host.clone(),
+        user,
+        imap_connector::Credentials::Password(endpoint.password.clone().into()),
+    );
+    config.security = security;
+    config.port = match security {
+        imap_connector::Security::Tls => endpoint.tls_port,
+        _ => endpoint.plain_port,
+    };
+    config.tls.extra_ca_file = Some(endpoint.ca_file.clone());
+    config.connect_timeout = std::time::Duration::from_secs(10);
+    config.command_timeout = std::time::Duration::from_secs(30);
+    config
+}
+
+/// The message corpus under `tests/data/corpus`, sorted by file name.
+pub fn corpus() -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/corpus");
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .expect("the corpus directory")
+        .flatten()
+        .map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            (name, std::fs::read(entry.path()).expect("a corpus file"))
+        })
+        .collect();
+    files.sort();
+    files
+}

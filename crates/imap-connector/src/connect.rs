@@ -145,6 +145,13 @@ pub(crate) async fn establish(
         .map_err(|e| from_imap(e, &address, false))?;
         compressed = true;
     }
+    tracing::debug!(
+        %address,
+        security = ?config.security,
+        compressed,
+        capabilities = capabilities.len(),
+        "IMAP session established"
+    );
     Ok(Established {
         session,
         capabilities,

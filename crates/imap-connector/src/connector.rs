@@ -543,7 +543,9 @@ impl FetchStream<'_> {
             }
             FetchParts::Full => {
                 let limit = self.connector.config.max_message_size;
-                let mut large = Vec::new();
+                // Only what the probe saw is fetched: a UID it did not return is gone (expunged
+                // meanwhile) and ends up in `missing()`.
+                let (mut small, mut large) = (Vec::new(), Vec::new());
                 self.connector
                     .run(&format!("UID FETCH {set} (UID RFC822.SIZE)"), |response| {
                         if let Response::Fetch(_, attributes) = response {
@@ -556,19 +558,20 @@ impl FetchStream<'_> {
                                 _ => None,
                             });
                             if let (Some(uid), Some(size)) = (uid, size)
-                                && size > limit
+                                && members.binary_search(&uid).is_ok()
                             {
-                                large.push(uid);
+                                if size > limit {
+                                    large.push(uid);
+                                } else {
+                                    small.push(uid);
+                                }
                             }
                         }
                         Ok(())
                     })
                     .await?;
-                let small: Vec<u32> = members
-                    .iter()
-                    .copied()
-                    .filter(|u| !large.contains(u))
-                    .collect();
+                small.sort_unstable();
+                large.sort_unstable();
                 for (batch, kind, with_body) in [
                     (small, CommandKind::WholeMessages, true),
                     (large, CommandKind::TooLarge, false),
@@ -622,7 +625,14 @@ fn message_from(
     for attribute in attributes {
         match attribute {
             AttributeValue::Uid(value) => uid = Some(*value),
-            AttributeValue::Flags(values) => flags = values.iter().map(|f| f.to_string()).collect(),
+            // \Recent belongs to one session (and is gone from IMAP4rev2): not a message's state.
+            AttributeValue::Flags(values) => {
+                flags = values
+                    .iter()
+                    .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+                    .map(|f| f.to_string())
+                    .collect();
+            }
             AttributeValue::ModSeq(value) => modseq = Some(*value),
             AttributeValue::InternalDate(text) => {
                 internal_date =

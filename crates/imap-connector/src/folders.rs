@@ -56,12 +56,33 @@ impl Folder {
     }
 }
 
+/// imap-proto hands quoted strings over with their escapes (`\"`, `\\`) still in.
+pub(crate) fn unescape_quoted(text: &str) -> String {
+    if !text.contains('\\') {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(next) = chars.next() {
+                out.push(next);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Builds a folder from a LIST response.
 pub(crate) fn folder_from_list(
     attributes: &[NameAttribute<'_>],
     delimiter: Option<&str>,
     wire_name: &str,
 ) -> Folder {
+    let wire_name = unescape_quoted(wire_name);
+    let wire_name = wire_name.as_str();
     let attributes: Vec<String> = attributes.iter().map(attribute_text).collect();
     let full_name = utf7::decode(wire_name);
     let name = match delimiter {
@@ -295,7 +316,7 @@ pub(crate) fn list_item(response: &Response<'_>) -> Option<ListItem> {
             let mut counts = FolderCounts::default();
             apply_status(&mut counts, status);
             Some(ListItem::Status {
-                wire_name: mailbox.to_string(),
+                wire_name: unescape_quoted(mailbox),
                 counts,
             })
         }

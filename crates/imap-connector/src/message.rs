@@ -74,6 +74,11 @@ pub enum ParseProblem {
     Undecodable {
         part: String,
     },
+    /// A text part in a charset nobody knows; its bytes were read as UTF-8 or Latin-1.
+    UnknownCharset {
+        part: String,
+        charset: String,
+    },
     /// A multipart whose closing boundary never comes.
     UnterminatedMultipart {
         boundary: String,
@@ -155,6 +160,17 @@ pub(crate) fn parse(raw: &[u8], with_body: bool) -> (Headers, Option<Body>, Vec<
     };
 
     for (index, part) in message.parts.iter().enumerate() {
+        if let Some(charset) = part
+            .content_type()
+            .filter(|ct| ct.ctype().eq_ignore_ascii_case("text"))
+            .and_then(|ct| ct.attribute("charset"))
+            && !known_charset(charset)
+        {
+            problems.push(ParseProblem::UnknownCharset {
+                part: format!("part {index} ({})", content_type_of(part)),
+                charset: charset.to_owned(),
+            });
+        }
         if part.is_encoding_problem {
             problems.push(ParseProblem::Undecodable {
                 part: format!("part {index} ({})", content_type_of(part)),
@@ -193,6 +209,12 @@ pub(crate) fn parse(raw: &[u8], with_body: bool) -> (Headers, Option<Body>, Vec<
             .collect(),
     });
     (headers, body, problems)
+}
+
+fn known_charset(charset: &str) -> bool {
+    let lower = charset.trim().to_ascii_lowercase();
+    matches!(lower.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii")
+        || mail_parser::decoders::charsets::map::charset_decoder(lower.as_bytes()).is_some()
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -24,6 +24,7 @@ where
     F: FnMut(&Response<'_>) -> Result<()>,
 {
     let operation = command_name(command);
+    tracing::trace!(command = %operation, "IMAP command");
     let tag = with_timeout(limit, &operation, session.run_command(command))
         .await?
         .map_err(|e| crate::error::from_imap(e, address, false))?;

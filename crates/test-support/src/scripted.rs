@@ -21,13 +21,16 @@ pub enum Expect {
     Exactly(String),
     /// The command after the tag starts with this (ASCII case-insensitive).
     StartsWith(String),
+    /// The whole line, tag included: for lines without a tag, such as a SASL response.
+    WholeLine(String),
     /// Any command.
     Anything,
 }
 
 impl Expect {
-    fn matches(&self, command: &str) -> bool {
+    fn matches(&self, command: &str, line: &str) -> bool {
         match self {
+            Self::WholeLine(expected) => line == expected,
             Self::Exactly(expected) => command.eq_ignore_ascii_case(expected),
             Self::StartsWith(prefix) => command
                 .get(..prefix.len())
@@ -71,6 +74,12 @@ impl Script {
     /// Expects a command starting with `prefix` and answers with `replies`.
     pub fn expect_prefix(self, prefix: &str, replies: &[&str]) -> Self {
         self.step(Expect::StartsWith(prefix.to_owned()), replies)
+    }
+
+    /// Expects exactly this line, tag included (a SASL response, an empty line), and answers
+    /// with `replies`, in which `{tag}` is the tag of the last tagged command.
+    pub fn expect_line(self, line: &str, replies: &[&str]) -> Self {
+        self.step(Expect::WholeLine(line.to_owned()), replies)
     }
 
     /// Expects a command as described by `expect` and answers with `replies`.
@@ -157,6 +166,7 @@ impl ScriptedImapServer {
 async fn play(socket: tokio::net::TcpStream, script: Script) -> Result<Transcript, ScriptError> {
     let mut stream = BufReader::new(socket);
     let mut transcript = Vec::new();
+    let mut last_tag = String::new();
     write_line(&mut stream, &script.greeting).await?;
     for (index, step) in script.steps.into_iter().enumerate() {
         let step_number = index + 1;
@@ -167,22 +177,30 @@ async fn play(socket: tokio::net::TcpStream, script: Script) -> Result<Transcrip
             }
             Step::Exchange { expect, replies } => (expect, replies),
         };
-        let Some((tag, command)) = read_command(&mut stream).await? else {
+        let Some(line) = read_command(&mut stream).await? else {
             return Err(ScriptError::ClientGone {
                 step: step_number,
                 expected: expect,
             });
         };
+        // A line without a space carries no tag: continuation data such as a SASL response.
+        let command = match line.split_once(' ') {
+            Some((tag, rest)) => {
+                last_tag = tag.to_owned();
+                rest.to_owned()
+            }
+            None => line.clone(),
+        };
         transcript.push(command.clone());
-        if !expect.matches(&command) {
+        if !expect.matches(&command, &line) {
             return Err(ScriptError::Unexpected {
                 step: step_number,
                 expected: expect,
-                got: command,
+                got: line,
             });
         }
         for reply in replies {
-            write_line(&mut stream, &reply.replace("{tag}", &tag)).await?;
+            write_line(&mut stream, &reply.replace("{tag}", &last_tag)).await?;
         }
     }
     Ok(transcript)
@@ -198,10 +216,11 @@ async fn write_line(
     socket.flush().await
 }
 
-/// Reads one command with its literals (answering `{n}` with a continuation); `None` at EOF.
+/// Reads one command line with its literals (answering `{n}` with a continuation); `None` at
+/// EOF.
 async fn read_command(
     stream: &mut BufReader<tokio::net::TcpStream>,
-) -> Result<Option<(String, String)>, std::io::Error> {
+) -> Result<Option<String>, std::io::Error> {
     let mut command = String::new();
     loop {
         let mut line = String::new();
@@ -221,8 +240,7 @@ async fn read_command(
         command.push_str("\r\n");
         command.push_str(&String::from_utf8_lossy(&literal));
     }
-    let (tag, rest) = command.split_once(' ').unwrap_or((command.as_str(), ""));
-    Ok(Some((tag.to_owned(), rest.to_owned())))
+    Ok(Some(command))
 }
 
 /// `(synchronizing, length)` of a literal announced at the end of a line.
