@@ -782,3 +782,19 @@ async fn a_tagged_no_to_fetch_is_an_error_and_an_empty_fetch_reports_missing_uid
     drop(stream);
     server.finish().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_silent_server_is_a_timeout() {
+    // LOGIN is read and never answered.
+    let script = Script::greeting(GREETING)
+        .expect_prefix("LOGIN", &[])
+        .expect("NEVER", &[]);
+    let server = ScriptedImapServer::start(script).await.unwrap();
+    let mut config = scripted_config(&server, Credentials::Password("p".to_owned().into()));
+    config.command_timeout = std::time::Duration::from_millis(500);
+    let error = ImapConnector::new(config).connect().await.unwrap_err();
+    assert!(
+        matches!(&error, ConnectorError::Timeout { operation, .. } if operation == "LOGIN"),
+        "{error:?}"
+    );
+}

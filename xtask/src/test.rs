@@ -33,6 +33,7 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
                 "clippy",
                 "--workspace",
                 "--all-targets",
+                "--all-features",
                 "--locked",
                 "--",
                 "-D",

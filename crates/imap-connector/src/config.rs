@@ -92,3 +92,24 @@ impl ImapConfig {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let config = ImapConfig::new(
+            "imap.example.test",
+            "me",
+            Credentials::Password("hunter2-secret".to_owned().into()),
+        );
+        let token = ImapConfig::gmail("me@gmail.com", "ya29.secret-token".to_owned().into());
+        let printed = format!("{config:?} {config:#?} {token:?}");
+        assert!(
+            !printed.contains("hunter2-secret") && !printed.contains("ya29.secret-token"),
+            "{printed}"
+        );
+        assert!(printed.contains("imap.example.test") && printed.contains("REDACTED"));
+    }
+}
