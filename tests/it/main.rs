@@ -4,4 +4,5 @@
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
 mod connector;
+mod model_migrations;
 mod rig;

@@ -33,6 +33,14 @@ enum Task {
         #[arg(long)]
         workspace: Option<PathBuf>,
     },
+    /// Run the schema's migrations on a database (PostgreSQL URL, or a SQLite file path).
+    Migrate {
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        /// Revert every migration instead (drops the mirror's tables).
+        #[arg(long)]
+        revert_all: bool,
+    },
     /// Start, stop or show the test servers for manual work.
     Servers {
         #[command(subcommand)]
@@ -48,6 +56,10 @@ fn main() -> std::process::ExitCode {
             tidy::run(&workspace.unwrap_or_else(workspace_root)).map(|()| println!("tidy: ok"))
         }
         Task::Servers { action } => servers::run(action),
+        Task::Migrate {
+            database_url,
+            revert_all,
+        } => migrate(&database_url, revert_all),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -56,6 +68,40 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// `cargo xtask migrate`: PostgreSQL when the URL says so, else a SQLite file.
+fn migrate(database_url: &str, revert_all: bool) -> anyhow::Result<()> {
+    use email_model::migrate as m;
+    let versions =
+        if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                if revert_all {
+                    m::revert_all_postgres(database_url).await
+                } else {
+                    m::migrate_postgres(database_url).await
+                }
+            })?
+        } else {
+            let path = std::path::Path::new(
+                database_url
+                    .strip_prefix("sqlite://")
+                    .unwrap_or(database_url),
+            );
+            if revert_all {
+                m::revert_all_sqlite(path)?
+            } else {
+                m::migrate_sqlite(path)?
+            }
+        };
+    let verb = if revert_all { "reverted" } else { "ran" };
+    if versions.is_empty() {
+        println!("migrate: nothing to do");
+    } else {
+        println!("migrate: {verb} {}", versions.join(", "));
+    }
+    Ok(())
 }
 
 /// The root of this workspace.

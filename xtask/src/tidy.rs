@@ -28,7 +28,7 @@ const LAYERS: &[(&str, Option<&[&str]>)] = &[
         Some(&["sync-core", "imap-connector", "email-model", "notify"]),
     ),
     ("test-support", Some(&[])),
-    ("xtask", Some(&["test-support"])),
+    ("xtask", Some(&["test-support", "email-model"])),
     ("integration-tests", None),
 ];
 

@@ -1,0 +1,13 @@
+DROP TABLE sync_runs;
+DROP TABLE notification_outbox;
+DROP TABLE credential_episodes;
+DROP TABLE pending_flag_changes;
+DROP TABLE retry_uids;
+DROP TABLE memberships;
+DROP TABLE attachments;
+DROP TABLE thread_refs;
+DROP TABLE emails;
+DROP TABLE folders;
+DROP TABLE mailboxes;
+DROP TABLE user_capabilities;
+DROP TABLE users;
