@@ -5,4 +5,5 @@
 
 mod connector;
 mod model_migrations;
+mod model_store;
 mod rig;

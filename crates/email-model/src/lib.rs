@@ -11,6 +11,13 @@
 mod error;
 pub mod identity;
 pub mod migrate;
+mod model;
+pub mod schema;
 pub mod secrets;
+mod store;
 
 pub use error::{Result, StoreError};
+pub use model::*;
+#[cfg(feature = "mock")]
+pub use store::MockStore;
+pub use store::{PgStore, SqliteStore, Store, StoreOptions};

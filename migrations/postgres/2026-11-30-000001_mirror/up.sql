@@ -141,7 +141,8 @@ CREATE TABLE memberships (
     id BIGSERIAL PRIMARY KEY,
     folder_id BIGINT NOT NULL REFERENCES folders (id) ON DELETE CASCADE,
     uid_validity BIGINT NOT NULL,
-    uid BIGINT NOT NULL,
+    -- RFC 3501: UIDs are non-zero 32-bit numbers.
+    uid BIGINT NOT NULL CHECK (uid BETWEEN 1 AND 4294967295),
     email_id BIGINT NOT NULL REFERENCES emails (id) ON DELETE CASCADE,
     -- Space-separated IMAP flags and keywords.
     flags TEXT NOT NULL DEFAULT '',

@@ -1,0 +1,373 @@
+//! The domain types: plain Rust, what the stores take and return.
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// The capability that makes a user receive the credential notices of system mailboxes.
+pub const CREDENTIAL_NOTIFICATIONS_CAPABILITY: &str = "imap_sync_origin_credential_notifications";
+
+/// Default first-sync window: the last year.
+pub const DEFAULT_FIRST_SYNC_DAYS: i32 = 365;
+
+/// Attachments larger than this are recorded without their content (default 25 MB).
+pub const DEFAULT_ATTACHMENT_LIMIT: u64 = 25 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub enabled: bool,
+    pub capabilities: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub enabled: bool,
+    pub capabilities: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl User {
+    pub fn has_capability(&self, capability: &str) -> bool {
+        self.capabilities.iter().any(|c| c == capability)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    None,
+    Starttls,
+    Tls,
+}
+
+impl Security {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Starttls => "starttls",
+            Self::Tls => "tls",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Self {
+        match text {
+            "none" => Self::None,
+            "starttls" => Self::Starttls,
+            _ => Self::Tls,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthKind {
+    Password,
+    #[serde(rename = "oauth2")]
+    OAuth2,
+}
+
+impl AuthKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::OAuth2 => "oauth2",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Self {
+        if text == "oauth2" {
+            Self::OAuth2
+        } else {
+            Self::Password
+        }
+    }
+}
+
+/// Where and as whom a mailbox logs in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImapSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub user: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMailbox {
+    /// `None` for a system mailbox.
+    pub owner_user_id: Option<i64>,
+    pub email: String,
+    pub imap: ImapSettings,
+    pub auth_kind: AuthKind,
+    /// The password, or the OAuth2 refresh token; sealed before it is stored.
+    pub secret: Option<SecretString>,
+    /// OAuth2 client settings as JSON (no secret in it).
+    pub oauth_settings: Option<String>,
+    pub first_sync_days: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncState {
+    Never,
+    InProgress,
+    Success,
+    Failure,
+}
+
+impl SyncState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Never => "never",
+            Self::InProgress => "in_progress",
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Self {
+        match text {
+            "in_progress" => Self::InProgress,
+            "success" => Self::Success,
+            "failure" => Self::Failure,
+            _ => Self::Never,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailbox {
+    pub id: i64,
+    pub owner_user_id: Option<i64>,
+    pub email: String,
+    pub imap: ImapSettings,
+    pub auth_kind: AuthKind,
+    pub has_secret: bool,
+    pub oauth_settings: Option<String>,
+    pub active: bool,
+    pub sync_enabled: bool,
+    pub first_sync_days: i32,
+    pub sync_state: SyncState,
+    pub last_error: Option<String>,
+    pub last_sync_started_at: Option<DateTime<Utc>>,
+    pub last_sync_finished_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub lease_holder: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    pub backoff_until: Option<DateTime<Utc>>,
+    pub consecutive_failures: i32,
+}
+
+impl Mailbox {
+    pub fn is_system(&self) -> bool {
+        self.owner_user_id.is_none()
+    }
+}
+
+/// A folder as the server lists it, for [`crate::Store::merge_folders`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerFolder {
+    pub full_name: String,
+    pub name: String,
+    pub parent_full_name: Option<String>,
+    pub delimiter: Option<String>,
+    /// inbox, sent, drafts, trash, junk, archive, all, other.
+    pub folder_type: String,
+    pub selectable: bool,
+    /// When known (from STATUS): lets a rename keep its history.
+    pub uid_validity: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folder {
+    pub id: i64,
+    pub mailbox_id: i64,
+    pub full_name: String,
+    pub name: String,
+    pub parent_full_name: Option<String>,
+    pub delimiter: Option<String>,
+    pub folder_type: String,
+    pub selectable: bool,
+    pub sync_enabled: bool,
+    pub gone_since: Option<DateTime<Utc>>,
+    pub uid_validity: Option<u32>,
+    pub uid_next: Option<u32>,
+    pub highest_modseq: Option<u64>,
+    pub synced_up_to_uid: u32,
+    pub backfill_below_uid: Option<u32>,
+    pub synchronized_at: Option<DateTime<Utc>>,
+    pub failure_count: i32,
+}
+
+/// What a folder merge changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FolderMergeReport {
+    pub added: Vec<String>,
+    /// (old full name, new full name)
+    pub renamed: Vec<(String, String)>,
+    /// Gone from the server but kept: they hold synced mail.
+    pub kept_gone: Vec<String>,
+    /// Gone from the server and empty: deleted.
+    pub deleted: Vec<String>,
+    /// Back on the server after being marked gone.
+    pub returned: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Address {
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BodyState {
+    Stored,
+    #[default]
+    HeadersOnly,
+    /// Over the download limit: headers only.
+    TooLarge,
+}
+
+impl BodyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stored => "stored",
+            Self::HeadersOnly => "headers_only",
+            Self::TooLarge => "too_large",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Self {
+        match text {
+            "stored" => Self::Stored,
+            "too_large" => Self::TooLarge,
+            _ => Self::HeadersOnly,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAttachment {
+    pub name: Option<String>,
+    pub content_type: String,
+    pub size: u64,
+    pub content_id: Option<String>,
+    pub inline: bool,
+    pub content: Vec<u8>,
+}
+
+/// A fetched message to store, with its place in the folder.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewEmail {
+    pub uid: u32,
+    pub flags: Vec<String>,
+    pub modseq: Option<u64>,
+    pub message_id: Option<String>,
+    pub subject: Option<String>,
+    pub from: Option<Address>,
+    pub sender: Option<Address>,
+    pub to: Vec<Address>,
+    pub cc: Vec<Address>,
+    pub bcc: Vec<Address>,
+    pub reply_to: Vec<Address>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub internal_date: Option<DateTime<Utc>>,
+    /// -1 low, 0 normal, 1 high.
+    pub importance: i16,
+    pub in_reply_to: Option<String>,
+    pub references: Vec<String>,
+    pub gmail_message_id: Option<u64>,
+    pub gmail_thread_id: Option<u64>,
+    pub email_id: Option<String>,
+    pub size: Option<u64>,
+    pub body_text: Option<String>,
+    pub body_html: Option<String>,
+    pub body_state: BodyState,
+    pub attachments: Vec<NewAttachment>,
+    pub parse_problems: Vec<String>,
+}
+
+/// The cursors a batch moves, in the same transaction as its emails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FolderCursors {
+    /// New value of "every in-window UID up to here is stored" (never moves backwards).
+    pub synced_up_to_uid: Option<u32>,
+    /// New backfill point: `Some(None)` when the backfill is complete.
+    pub backfill_below_uid: Option<Option<u32>>,
+    pub uid_next: Option<u32>,
+    pub highest_modseq: Option<u64>,
+}
+
+/// One transaction's worth of fetched mail for one folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailBatch {
+    pub mailbox_id: i64,
+    pub folder_id: i64,
+    pub uid_validity: u32,
+    pub emails: Vec<NewEmail>,
+    pub cursors: FolderCursors,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BatchReport {
+    /// Emails created by this batch.
+    pub new_emails: usize,
+    /// Messages that were already known as an email (another folder, a replay).
+    pub known_emails: usize,
+    pub memberships: usize,
+}
+
+/// An email as the mirror holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEmail {
+    pub id: i64,
+    pub mailbox_id: i64,
+    pub identity: String,
+    pub message_id: Option<String>,
+    pub subject: Option<String>,
+    pub from: Option<Address>,
+    pub to: Vec<Address>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub internal_date: Option<DateTime<Utc>>,
+    pub thread_id: String,
+    pub body_state: BodyState,
+    pub body_text: Option<String>,
+    pub body_html: Option<String>,
+    pub orphaned_at: Option<DateTime<Utc>>,
+    pub attachments: Vec<StoredAttachment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAttachment {
+    pub name: Option<String>,
+    pub content_type: String,
+    pub size: u64,
+    pub content_id: Option<String>,
+    pub inline: bool,
+    /// `None`: not stored, over the attachment limit.
+    pub content: Option<Vec<u8>>,
+}
+
+/// One email's place in one folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub folder_id: i64,
+    pub uid_validity: u32,
+    pub uid: u32,
+    pub email_id: i64,
+    pub flags: Vec<String>,
+    pub modseq: Option<u64>,
+}
+
+/// A flag change seen on the server, for [`crate::Store::update_flags`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagUpdate {
+    pub uid: u32,
+    pub flags: Vec<String>,
+    pub modseq: Option<u64>,
+}

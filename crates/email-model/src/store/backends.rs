@@ -1,0 +1,1021 @@
+//! The PostgreSQL and SQLite stores, generated from one body.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use secrecy::SecretString;
+
+use super::Store;
+use super::rows::*;
+use crate::error::{Result, StoreError};
+use crate::identity::{IdentityInput, choose_thread, identity, normalize_message_id, thread_keys};
+use crate::model::*;
+use crate::schema::*;
+use crate::secrets::{Keyring, SealedSecret};
+
+/// Settings shared by both stores.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Attachments over this size are recorded without content.
+    pub attachment_limit: u64,
+    /// Connections in the pool (PostgreSQL; SQLite always uses one writer).
+    pub max_connections: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            attachment_limit: DEFAULT_ATTACHMENT_LIMIT,
+            max_connections: 8,
+        }
+    }
+}
+
+type SqliteConnection = SyncConnectionWrapper<diesel::SqliteConnection>;
+
+/// The store on PostgreSQL.
+pub struct PgStore {
+    pool: Pool<AsyncPgConnection>,
+    keyring: Keyring,
+    options: StoreOptions,
+}
+
+/// The store on an embedded SQLite file: one writer, WAL, foreign keys on.
+pub struct SqliteStore {
+    pool: Pool<SqliteConnection>,
+    keyring: Keyring,
+    options: StoreOptions,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects (lazily, through a pool) to an already migrated database.
+    pub fn connect(url: &str, keyring: Keyring, options: StoreOptions) -> Result<Self> {
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+        let pool = Pool::builder(manager)
+            .max_size(options.max_connections.max(1))
+            .build()
+            .map_err(|e| StoreError::Connection(e.to_string()))?;
+        Ok(Self {
+            pool,
+            keyring,
+            options,
+        })
+    }
+
+    async fn connection(
+        &self,
+    ) -> Result<diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Connection(e.to_string()))
+    }
+}
+
+impl SqliteStore {
+    /// Opens an already migrated SQLite file.
+    pub fn open(path: &Path, keyring: Keyring, options: StoreOptions) -> Result<Self> {
+        let mut config = ManagerConfig::<SqliteConnection>::default();
+        config.custom_setup = Box::new(|url| {
+            let url = url.to_owned();
+            Box::pin(async move {
+                let mut connection = SqliteConnection::establish(&url).await?;
+                connection
+                    .batch_execute(
+                        "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; \
+                         PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;",
+                    )
+                    .await
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(connection)
+            })
+        });
+        let manager = AsyncDieselConnectionManager::<SqliteConnection>::new_with_config(
+            path.to_string_lossy(),
+            config,
+        );
+        let pool = Pool::builder(manager)
+            .max_size(1)
+            .build()
+            .map_err(|e| StoreError::Connection(e.to_string()))?;
+        Ok(Self {
+            pool,
+            keyring,
+            options,
+        })
+    }
+
+    async fn connection(
+        &self,
+    ) -> Result<diesel_async::pooled_connection::deadpool::Object<SqliteConnection>> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Connection(e.to_string()))
+    }
+}
+
+/// Rows per INSERT statement: far below PostgreSQL's 65,535 bind parameters.
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// INSERT of many rows: one statement per chunk on PostgreSQL, one per row on SQLite.
+macro_rules! insert_all {
+    (multi_row, $conn:expr, $table:expr, $rows:expr) => {{
+        let mut inserted = 0usize;
+        for chunk in $rows.chunks(ROWS_PER_STATEMENT) {
+            inserted += diesel::insert_into($table)
+                .values(chunk)
+                .execute($conn)
+                .await?;
+        }
+        inserted
+    }};
+    (row_by_row, $conn:expr, $table:expr, $rows:expr) => {{
+        let mut inserted = 0usize;
+        for row in $rows.iter() {
+            inserted += diesel::insert_into($table)
+                .values(row)
+                .execute($conn)
+                .await?;
+        }
+        inserted
+    }};
+}
+
+/// Notifies listeners of committed changes (PostgreSQL only; SQLite has no LISTEN).
+macro_rules! notify_changes {
+    (multi_row, $conn:expr, $payload:expr) => {{
+        diesel::sql_query("SELECT pg_notify('imap_sync_changes', $1)")
+            .bind::<diesel::sql_types::Text, _>($payload)
+            .execute($conn)
+            .await?;
+    }};
+    (row_by_row, $conn:expr, $payload:expr) => {{
+        let _ = $payload;
+    }};
+}
+
+fn new_email_row(
+    mailbox_id: i64,
+    identity: String,
+    thread_id: String,
+    email: &NewEmail,
+) -> NewEmailRow {
+    NewEmailRow {
+        mailbox_id,
+        identity,
+        message_id: email.message_id.as_deref().map(normalize_message_id),
+        subject: email.subject.clone(),
+        from_name: email.from.as_ref().and_then(|a| a.name.clone()),
+        from_email: email.from.as_ref().and_then(|a| a.email.clone()),
+        sender: email
+            .sender
+            .as_ref()
+            .map(|a| addresses_json(std::slice::from_ref(a))),
+        to_addresses: addresses_json(&email.to),
+        cc_addresses: addresses_json(&email.cc),
+        bcc_addresses: addresses_json(&email.bcc),
+        reply_to_addresses: addresses_json(&email.reply_to),
+        sent_at: email.sent_at.map(naive),
+        received_at: email.internal_date.map(naive),
+        internal_date: email.internal_date.map(naive),
+        importance: email.importance,
+        in_reply_to: email.in_reply_to.as_deref().map(normalize_message_id),
+        references_ids: serde_json::to_string(
+            &email
+                .references
+                .iter()
+                .map(|r| normalize_message_id(r))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or_else(|_| "[]".into()),
+        thread_id,
+        gmail_message_id: email.gmail_message_id.map(|id| id.to_string()),
+        gmail_thread_id: email.gmail_thread_id.map(|id| id.to_string()),
+        size: email.size.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+        body_text: email.body_text.clone(),
+        body_html: email.body_html.clone(),
+        body_state: email.body_state.as_str().to_owned(),
+        parse_problems: serde_json::to_string(&email.parse_problems)
+            .unwrap_or_else(|_| "[]".into()),
+        created_at: now(),
+    }
+}
+
+fn email_identity(email: &NewEmail) -> String {
+    let to: Vec<&str> = email.to.iter().filter_map(|a| a.email.as_deref()).collect();
+    identity(&IdentityInput {
+        message_id: email.message_id.as_deref(),
+        date: email.sent_at,
+        from: email.from.as_ref().and_then(|a| a.email.as_deref()),
+        to: &to,
+        subject: email.subject.as_deref(),
+        gmail_message_id: email.gmail_message_id,
+        email_id: email.email_id.as_deref(),
+    })
+}
+
+fn default_sync(folder_type: &str) -> bool {
+    matches!(folder_type, "inbox" | "sent")
+}
+
+fn stored_email(row: EmailRow, attachments: Vec<StoredAttachment>) -> StoredEmail {
+    let body_state = row.body_state();
+    StoredEmail {
+        id: row.id,
+        mailbox_id: row.mailbox_id,
+        identity: row.identity,
+        message_id: row.message_id,
+        subject: row.subject,
+        from: (row.from_name.is_some() || row.from_email.is_some()).then_some(Address {
+            name: row.from_name,
+            email: row.from_email,
+        }),
+        to: addresses_from_json(&row.to_addresses),
+        sent_at: row.sent_at.map(utc),
+        internal_date: row.internal_date.map(utc),
+        thread_id: row.thread_id,
+        body_state,
+        body_text: row.body_text,
+        body_html: row.body_html,
+        orphaned_at: row.orphaned_at.map(utc),
+        attachments,
+    }
+}
+
+macro_rules! impl_store {
+    ($store:ty, $variant:ident) => {
+        impl Store for $store {
+            async fn create_user(&self, user: NewUser) -> Result<User> {
+                let mut conn = self.connection().await?;
+                conn.transaction::<_, StoreError, _>(async |conn| {
+                    let row: UserRow = diesel::insert_into(users::table)
+                        .values((
+                            users::email.eq(&user.email),
+                            users::name.eq(&user.name),
+                            users::enabled.eq(user.enabled),
+                            users::created_at.eq(now()),
+                        ))
+                        .returning(UserRow::as_returning())
+                        .get_result(conn)
+                        .await?;
+                    for capability in &user.capabilities {
+                        diesel::insert_into(user_capabilities::table)
+                            .values((
+                                user_capabilities::user_id.eq(row.id),
+                                user_capabilities::capability.eq(capability),
+                            ))
+                            .execute(conn)
+                            .await?;
+                    }
+                    Ok(User {
+                        id: row.id,
+                        email: row.email,
+                        name: row.name,
+                        enabled: row.enabled,
+                        capabilities: user.capabilities.clone(),
+                        created_at: utc(row.created_at),
+                    })
+                })
+                .await
+            }
+
+            async fn users(&self) -> Result<Vec<User>> {
+                let mut conn = self.connection().await?;
+                let rows: Vec<UserRow> = users::table
+                    .order(users::id)
+                    .select(UserRow::as_select())
+                    .load(&mut conn)
+                    .await?;
+                let capabilities: Vec<(i64, String)> = user_capabilities::table
+                    .select((user_capabilities::user_id, user_capabilities::capability))
+                    .order((user_capabilities::user_id, user_capabilities::capability))
+                    .load(&mut conn)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|row| User {
+                        capabilities: capabilities
+                            .iter()
+                            .filter(|(id, _)| *id == row.id)
+                            .map(|(_, c)| c.clone())
+                            .collect(),
+                        id: row.id,
+                        email: row.email,
+                        name: row.name,
+                        enabled: row.enabled,
+                        created_at: utc(row.created_at),
+                    })
+                    .collect())
+            }
+
+            async fn user(&self, id: i64) -> Result<Option<User>> {
+                Ok(self.users().await?.into_iter().find(|u| u.id == id))
+            }
+
+            async fn set_user_enabled(&self, id: i64, enabled: bool) -> Result<()> {
+                let mut conn = self.connection().await?;
+                let changed = diesel::update(users::table.find(id))
+                    .set(users::enabled.eq(enabled))
+                    .execute(&mut conn)
+                    .await?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound(format!("user {id}")));
+                }
+                Ok(())
+            }
+
+            async fn delete_user(&self, id: i64) -> Result<()> {
+                let mut conn = self.connection().await?;
+                diesel::delete(users::table.find(id)).execute(&mut conn).await?;
+                Ok(())
+            }
+
+            async fn create_mailbox(&self, mailbox: NewMailbox) -> Result<Mailbox> {
+                let mut conn = self.connection().await?;
+                let keyring = self.keyring.clone();
+                let id = conn
+                    .transaction::<_, StoreError, _>(async |conn| {
+                        let id: i64 = diesel::insert_into(mailboxes::table)
+                            .values((
+                                mailboxes::owner_user_id.eq(mailbox.owner_user_id),
+                                mailboxes::email.eq(&mailbox.email),
+                                mailboxes::host.eq(&mailbox.imap.host),
+                                mailboxes::port.eq(i32::from(mailbox.imap.port)),
+                                mailboxes::security.eq(mailbox.imap.security.as_str()),
+                                mailboxes::imap_user.eq(&mailbox.imap.user),
+                                mailboxes::auth_kind.eq(mailbox.auth_kind.as_str()),
+                                mailboxes::oauth_settings.eq(&mailbox.oauth_settings),
+                                mailboxes::first_sync_days.eq(mailbox.first_sync_days),
+                                mailboxes::created_at.eq(now()),
+                                mailboxes::updated_at.eq(now()),
+                            ))
+                            .returning(mailboxes::id)
+                            .get_result(conn)
+                            .await?;
+                        // The secret is sealed for this row's id, so it is written second.
+                        if let Some(secret) = &mailbox.secret {
+                            let sealed = keyring.seal(id, secret)?;
+                            diesel::update(mailboxes::table.find(id))
+                                .set((
+                                    mailboxes::secret_ciphertext.eq(sealed.ciphertext),
+                                    mailboxes::secret_key_id.eq(sealed.key_id),
+                                ))
+                                .execute(conn)
+                                .await?;
+                        }
+                        Ok(id)
+                    })
+                    .await?;
+                drop(conn);
+                self.mailbox(id)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("mailbox {id}")))
+            }
+
+            async fn mailbox(&self, id: i64) -> Result<Option<Mailbox>> {
+                let mut conn = self.connection().await?;
+                let row: Option<MailboxRow> = mailboxes::table
+                    .find(id)
+                    .select(MailboxRow::as_select())
+                    .first(&mut conn)
+                    .await
+                    .optional()?;
+                Ok(row.map(Mailbox::from))
+            }
+
+            async fn mailboxes(&self) -> Result<Vec<Mailbox>> {
+                let mut conn = self.connection().await?;
+                let rows: Vec<MailboxRow> = mailboxes::table
+                    .order(mailboxes::id)
+                    .select(MailboxRow::as_select())
+                    .load(&mut conn)
+                    .await?;
+                Ok(rows.into_iter().map(Mailbox::from).collect())
+            }
+
+            async fn mailbox_secret(&self, id: i64) -> Result<Option<SecretString>> {
+                let mut conn = self.connection().await?;
+                let row: Option<(Option<Vec<u8>>, Option<String>)> = mailboxes::table
+                    .find(id)
+                    .select((mailboxes::secret_ciphertext, mailboxes::secret_key_id))
+                    .first(&mut conn)
+                    .await
+                    .optional()?;
+                match row {
+                    None => Err(StoreError::NotFound(format!("mailbox {id}"))),
+                    Some((Some(ciphertext), Some(key_id))) => self
+                        .keyring
+                        .open(id, &SealedSecret { key_id, ciphertext })
+                        .map(Some),
+                    Some(_) => Ok(None),
+                }
+            }
+
+            async fn set_mailbox_secret(&self, id: i64, secret: SecretString) -> Result<()> {
+                let sealed = self.keyring.seal(id, &secret)?;
+                let mut conn = self.connection().await?;
+                let changed = diesel::update(mailboxes::table.find(id))
+                    .set((
+                        mailboxes::secret_ciphertext.eq(sealed.ciphertext),
+                        mailboxes::secret_key_id.eq(sealed.key_id),
+                        mailboxes::backoff_until.eq(None::<chrono::NaiveDateTime>),
+                        mailboxes::consecutive_failures.eq(0),
+                        mailboxes::updated_at.eq(now()),
+                    ))
+                    .execute(&mut conn)
+                    .await?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound(format!("mailbox {id}")));
+                }
+                Ok(())
+            }
+
+            async fn delete_mailbox(&self, id: i64) -> Result<()> {
+                let mut conn = self.connection().await?;
+                diesel::delete(mailboxes::table.find(id)).execute(&mut conn).await?;
+                Ok(())
+            }
+
+            async fn merge_folders(&self, mailbox_id: i64, server: Vec<ServerFolder>) -> Result<FolderMergeReport> {
+                let mut conn = self.connection().await?;
+                conn.transaction::<_, StoreError, _>(async |conn| {
+                    let stored: Vec<FolderRow> = folders::table
+                        .filter(folders::mailbox_id.eq(mailbox_id))
+                        .select(FolderRow::as_select())
+                        .load(conn)
+                        .await?;
+                    let mut report = FolderMergeReport::default();
+                    let mut matched: HashSet<i64> = HashSet::new();
+                    let mut unmatched_server: Vec<&ServerFolder> = Vec::new();
+                    for folder in &server {
+                        match stored.iter().find(|s| s.full_name == folder.full_name) {
+                            Some(existing) => {
+                                matched.insert(existing.id);
+                                if existing.gone_since.is_some() {
+                                    report.returned.push(folder.full_name.clone());
+                                }
+                                diesel::update(folders::table.find(existing.id))
+                                    .set((
+                                        folders::name.eq(&folder.name),
+                                        folders::parent_full_name.eq(&folder.parent_full_name),
+                                        folders::delimiter.eq(&folder.delimiter),
+                                        folders::folder_type.eq(&folder.folder_type),
+                                        folders::selectable.eq(folder.selectable),
+                                        folders::gone_since.eq(None::<chrono::NaiveDateTime>),
+                                    ))
+                                    .execute(conn)
+                                    .await?;
+                            }
+                            None => unmatched_server.push(folder),
+                        }
+                    }
+                    for folder in unmatched_server {
+                        // A rename keeps its UIDVALIDITY: the stored folder takes the new name
+                        // and keeps its mail and cursors.
+                        let renamed = folder.uid_validity.and_then(|validity| {
+                            stored.iter().find(|s| {
+                                !matched.contains(&s.id)
+                                    && s.uid_validity == Some(i64::from(validity))
+                                    && !server.iter().any(|f| f.full_name == s.full_name)
+                            })
+                        });
+                        match renamed {
+                            Some(existing) => {
+                                matched.insert(existing.id);
+                                report.renamed.push((existing.full_name.clone(), folder.full_name.clone()));
+                                diesel::update(folders::table.find(existing.id))
+                                    .set((
+                                        folders::full_name.eq(&folder.full_name),
+                                        folders::name.eq(&folder.name),
+                                        folders::parent_full_name.eq(&folder.parent_full_name),
+                                        folders::delimiter.eq(&folder.delimiter),
+                                        folders::folder_type.eq(&folder.folder_type),
+                                        folders::selectable.eq(folder.selectable),
+                                        folders::gone_since.eq(None::<chrono::NaiveDateTime>),
+                                    ))
+                                    .execute(conn)
+                                    .await?;
+                            }
+                            None => {
+                                report.added.push(folder.full_name.clone());
+                                diesel::insert_into(folders::table)
+                                    .values((
+                                        folders::mailbox_id.eq(mailbox_id),
+                                        folders::full_name.eq(&folder.full_name),
+                                        folders::name.eq(&folder.name),
+                                        folders::parent_full_name.eq(&folder.parent_full_name),
+                                        folders::delimiter.eq(&folder.delimiter),
+                                        folders::folder_type.eq(&folder.folder_type),
+                                        folders::selectable.eq(folder.selectable),
+                                        folders::sync_enabled.eq(folder.selectable && default_sync(&folder.folder_type)),
+                                    ))
+                                    .execute(conn)
+                                    .await?;
+                            }
+                        }
+                    }
+                    for gone in stored.iter().filter(|s| !matched.contains(&s.id)) {
+                        let held: i64 = memberships::table
+                            .filter(memberships::folder_id.eq(gone.id))
+                            .count()
+                            .get_result(conn)
+                            .await?;
+                        if held == 0 {
+                            diesel::delete(folders::table.find(gone.id)).execute(conn).await?;
+                            report.deleted.push(gone.full_name.clone());
+                        } else {
+                            report.kept_gone.push(gone.full_name.clone());
+                            if gone.gone_since.is_none() {
+                                diesel::update(folders::table.find(gone.id))
+                                    .set(folders::gone_since.eq(Some(now())))
+                                    .execute(conn)
+                                    .await?;
+                            }
+                        }
+                    }
+                    Ok(report)
+                })
+                .await
+            }
+
+            async fn folders(&self, mailbox_id: i64) -> Result<Vec<Folder>> {
+                let mut conn = self.connection().await?;
+                let rows: Vec<FolderRow> = folders::table
+                    .filter(folders::mailbox_id.eq(mailbox_id))
+                    .order(folders::full_name)
+                    .select(FolderRow::as_select())
+                    .load(&mut conn)
+                    .await?;
+                Ok(rows.into_iter().map(Folder::from).collect())
+            }
+
+            async fn set_folder_sync(&self, folder_id: i64, enabled: bool) -> Result<()> {
+                let mut conn = self.connection().await?;
+                let changed = diesel::update(folders::table.find(folder_id))
+                    .set(folders::sync_enabled.eq(enabled))
+                    .execute(&mut conn)
+                    .await?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound(format!("folder {folder_id}")));
+                }
+                Ok(())
+            }
+
+            async fn store_batch(&self, batch: EmailBatch) -> Result<BatchReport> {
+                let attachment_limit = self.options.attachment_limit;
+                let mut conn = self.connection().await?;
+                conn.transaction::<_, StoreError, _>(async |conn| {
+                    let folder: FolderRow = folders::table
+                        .find(batch.folder_id)
+                        .select(FolderRow::as_select())
+                        .first(conn)
+                        .await
+                        .optional()?
+                        .ok_or_else(|| StoreError::NotFound(format!("folder {}", batch.folder_id)))?;
+                    if folder.mailbox_id != batch.mailbox_id {
+                        return Err(StoreError::Refused(format!(
+                            "folder {} belongs to another mailbox",
+                            batch.folder_id
+                        )));
+                    }
+                    let uid_validity = i64::from(batch.uid_validity);
+                    if folder.uid_validity.is_some_and(|known| known != uid_validity) {
+                        return Err(StoreError::Refused(format!(
+                            "folder {} has UIDVALIDITY {:?}, the batch {}: remap first",
+                            batch.folder_id, folder.uid_validity, batch.uid_validity
+                        )));
+                    }
+
+                    let identities: Vec<String> = batch.emails.iter().map(email_identity).collect();
+                    let mut known: HashMap<String, i64> = HashMap::new();
+                    for chunk in identities.chunks(ROWS_PER_STATEMENT) {
+                        let found: Vec<(String, i64)> = emails::table
+                            .filter(emails::mailbox_id.eq(batch.mailbox_id))
+                            .filter(emails::identity.eq_any(chunk))
+                            .select((emails::identity, emails::id))
+                            .load(conn)
+                            .await?;
+                        known.extend(found);
+                    }
+                    let known_ids: Vec<i64> = known.values().copied().collect();
+                    for chunk in known_ids.chunks(ROWS_PER_STATEMENT) {
+                        diesel::update(
+                            emails::table
+                                .filter(emails::id.eq_any(chunk))
+                                .filter(emails::orphaned_at.is_not_null()),
+                        )
+                        .set(emails::orphaned_at.eq(None::<chrono::NaiveDateTime>))
+                        .execute(conn)
+                        .await?;
+                    }
+                    let known_count = batch
+                        .emails
+                        .iter()
+                        .zip(&identities)
+                        .filter(|(_, id)| known.contains_key(*id))
+                        .count();
+
+                    // Threads of the new emails, from the Message-IDs already known.
+                    let mut new_indices: Vec<usize> = Vec::new();
+                    let mut seen_new: HashSet<&str> = HashSet::new();
+                    for (index, identity) in identities.iter().enumerate() {
+                        if !known.contains_key(identity) && seen_new.insert(identity.as_str()) {
+                            new_indices.push(index);
+                        }
+                    }
+                    let keys_per_email: Vec<Vec<String>> = new_indices
+                        .iter()
+                        .map(|&i| {
+                            let email = &batch.emails[i];
+                            thread_keys(email.message_id.as_deref(), email.in_reply_to.as_deref(), &email.references)
+                        })
+                        .collect();
+                    let all_keys: Vec<String> = keys_per_email.iter().flatten().cloned().collect();
+                    let mut threads: HashMap<String, String> = HashMap::new();
+                    for chunk in all_keys.chunks(ROWS_PER_STATEMENT) {
+                        let found: Vec<(String, String)> = thread_refs::table
+                            .filter(thread_refs::mailbox_id.eq(batch.mailbox_id))
+                            .filter(thread_refs::message_id.eq_any(chunk))
+                            .select((thread_refs::message_id, thread_refs::thread_id))
+                            .load(conn)
+                            .await?;
+                        threads.extend(found);
+                    }
+                    let mut new_refs: Vec<(String, String)> = Vec::new();
+                    let mut email_rows: Vec<NewEmailRow> = Vec::with_capacity(new_indices.len());
+                    for (position, &index) in new_indices.iter().enumerate() {
+                        let email = &batch.emails[index];
+                        let keys = &keys_per_email[position];
+                        let found: Vec<String> = keys.iter().filter_map(|k| threads.get(k).cloned()).collect();
+                        let thread = choose_thread(&found, email.gmail_thread_id, &identities[index]);
+                        for key in keys {
+                            if !threads.contains_key(key) {
+                                threads.insert(key.clone(), thread.clone());
+                                new_refs.push((key.clone(), thread.clone()));
+                            }
+                        }
+                        email_rows.push(new_email_row(batch.mailbox_id, identities[index].clone(), thread, email));
+                    }
+                    let ref_rows: Vec<_> = new_refs
+                        .iter()
+                        .map(|(key, thread)| {
+                            (
+                                thread_refs::mailbox_id.eq(batch.mailbox_id),
+                                thread_refs::message_id.eq(key.as_str()),
+                                thread_refs::thread_id.eq(thread.as_str()),
+                            )
+                        })
+                        .collect();
+                    insert_all!($variant, conn, thread_refs::table, ref_rows);
+                    insert_all!($variant, conn, emails::table, email_rows);
+
+                    // Ids of the new emails, then their attachments.
+                    let new_identities: Vec<&String> = new_indices.iter().map(|&i| &identities[i]).collect();
+                    for chunk in new_identities.chunks(ROWS_PER_STATEMENT) {
+                        let found: Vec<(String, i64)> = emails::table
+                            .filter(emails::mailbox_id.eq(batch.mailbox_id))
+                            .filter(emails::identity.eq_any(chunk))
+                            .select((emails::identity, emails::id))
+                            .load(conn)
+                            .await?;
+                        known.extend(found);
+                    }
+                    let mut attachment_rows: Vec<NewAttachmentRow> = Vec::new();
+                    for &index in &new_indices {
+                        let email_id = known[&identities[index]];
+                        for (position, attachment) in batch.emails[index].attachments.iter().enumerate() {
+                            attachment_rows.push(NewAttachmentRow {
+                                email_id,
+                                position: i32::try_from(position).unwrap_or(i32::MAX),
+                                name: attachment.name.clone(),
+                                content_type: attachment.content_type.clone(),
+                                size: i64::try_from(attachment.size).unwrap_or(i64::MAX),
+                                content_id: attachment.content_id.clone(),
+                                inline: attachment.inline,
+                                content: (attachment.size <= attachment_limit).then(|| attachment.content.clone()),
+                            });
+                        }
+                    }
+                    insert_all!($variant, conn, attachments::table, attachment_rows);
+
+                    let membership_rows: Vec<NewMembershipRow> = batch
+                        .emails
+                        .iter()
+                        .zip(&identities)
+                        .map(|(email, identity)| NewMembershipRow {
+                            folder_id: batch.folder_id,
+                            uid_validity,
+                            uid: i64::from(email.uid),
+                            email_id: known[identity],
+                            flags: flags_text(&email.flags),
+                            modseq: from_u64(email.modseq),
+                        })
+                        .collect();
+                    let mut memberships_written = 0;
+                    for chunk in membership_rows.chunks(ROWS_PER_STATEMENT) {
+                        memberships_written += upsert_memberships!($variant, conn, chunk);
+                    }
+
+                    diesel::update(folders::table.find(batch.folder_id))
+                        .set((
+                            folders::uid_validity.eq(Some(uid_validity)),
+                            folders::synchronized_at.eq(Some(now())),
+                        ))
+                        .execute(conn)
+                        .await?;
+                    if let Some(up_to) = batch.cursors.synced_up_to_uid {
+                        let up_to = i64::from(up_to).max(folder.synced_up_to_uid);
+                        diesel::update(folders::table.find(batch.folder_id))
+                            .set(folders::synced_up_to_uid.eq(up_to))
+                            .execute(conn)
+                            .await?;
+                    }
+                    if let Some(backfill) = batch.cursors.backfill_below_uid {
+                        diesel::update(folders::table.find(batch.folder_id))
+                            .set(folders::backfill_below_uid.eq(backfill.map(i64::from)))
+                            .execute(conn)
+                            .await?;
+                    }
+                    if let Some(uid_next) = batch.cursors.uid_next {
+                        diesel::update(folders::table.find(batch.folder_id))
+                            .set(folders::uid_next.eq(Some(i64::from(uid_next))))
+                            .execute(conn)
+                            .await?;
+                    }
+                    if let Some(modseq) = batch.cursors.highest_modseq {
+                        diesel::update(folders::table.find(batch.folder_id))
+                            .set(folders::highest_modseq.eq(from_u64(Some(modseq))))
+                            .execute(conn)
+                            .await?;
+                    }
+
+                    let report = BatchReport {
+                        new_emails: new_indices.len(),
+                        known_emails: known_count,
+                        memberships: memberships_written,
+                    };
+                    let payload = serde_json::json!({
+                        "mailbox": batch.mailbox_id,
+                        "folder": batch.folder_id,
+                        "new": report.new_emails,
+                        "changed": report.known_emails,
+                        "removed": 0,
+                    })
+                    .to_string();
+                    notify_changes!($variant, conn, payload);
+                    Ok(report)
+                })
+                .await
+            }
+
+            async fn update_flags(
+                &self,
+                folder_id: i64,
+                uid_validity: u32,
+                updates: Vec<FlagUpdate>,
+                highest_modseq: Option<u64>,
+            ) -> Result<usize> {
+                let mut conn = self.connection().await?;
+                conn.transaction::<_, StoreError, _>(async |conn| {
+                    let mut changed = 0;
+                    for update in &updates {
+                        changed += diesel::update(
+                            memberships::table
+                                .filter(memberships::folder_id.eq(folder_id))
+                                .filter(memberships::uid_validity.eq(i64::from(uid_validity)))
+                                .filter(memberships::uid.eq(i64::from(update.uid))),
+                        )
+                        .set((
+                            memberships::flags.eq(flags_text(&update.flags)),
+                            memberships::modseq.eq(from_u64(update.modseq)),
+                        ))
+                        .execute(conn)
+                        .await?;
+                    }
+                    if let Some(modseq) = highest_modseq {
+                        diesel::update(folders::table.find(folder_id))
+                            .set(folders::highest_modseq.eq(from_u64(Some(modseq))))
+                            .execute(conn)
+                            .await?;
+                    }
+                    Ok(changed)
+                })
+                .await
+            }
+
+            async fn remove_uids(&self, folder_id: i64, uid_validity: u32, uids: Vec<u32>) -> Result<usize> {
+                let mut conn = self.connection().await?;
+                conn.transaction::<_, StoreError, _>(async |conn| {
+                    let uids: Vec<i64> = uids.into_iter().map(i64::from).collect();
+                    let mut removed = 0;
+                    for chunk in uids.chunks(ROWS_PER_STATEMENT) {
+                        let selection = memberships::table
+                            .filter(memberships::folder_id.eq(folder_id))
+                            .filter(memberships::uid_validity.eq(i64::from(uid_validity)))
+                            .filter(memberships::uid.eq_any(chunk));
+                        let email_ids: Vec<i64> = selection.clone().select(memberships::email_id).load(conn).await?;
+                        removed += diesel::delete(selection).execute(conn).await?;
+                        // An email left in no folder is orphaned, not deleted (docs/schema.md).
+                        diesel::update(
+                            emails::table
+                                .filter(emails::id.eq_any(&email_ids))
+                                .filter(diesel::dsl::not(diesel::dsl::exists(
+                                    memberships::table.filter(memberships::email_id.eq(emails::id)),
+                                ))),
+                        )
+                        .set(emails::orphaned_at.eq(Some(now())))
+                        .execute(conn)
+                        .await?;
+                    }
+                    Ok(removed)
+                })
+                .await
+            }
+
+            async fn purge_orphans(&self, mailbox_id: i64, orphaned_before: DateTime<Utc>) -> Result<usize> {
+                let mut conn = self.connection().await?;
+                Ok(diesel::delete(
+                    emails::table
+                        .filter(emails::mailbox_id.eq(mailbox_id))
+                        .filter(emails::orphaned_at.le(naive(orphaned_before))),
+                )
+                .execute(&mut conn)
+                .await?)
+            }
+
+            async fn memberships(&self, folder_id: i64) -> Result<Vec<Membership>> {
+                let mut conn = self.connection().await?;
+                let rows: Vec<MembershipRow> = memberships::table
+                    .filter(memberships::folder_id.eq(folder_id))
+                    .order((memberships::uid_validity, memberships::uid))
+                    .select(MembershipRow::as_select())
+                    .load(&mut conn)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|row| Membership {
+                        folder_id: row.folder_id,
+                        uid_validity: to_u32(Some(row.uid_validity)).unwrap_or_default(),
+                        uid: to_u32(Some(row.uid)).unwrap_or_default(),
+                        email_id: row.email_id,
+                        flags: flags_from_text(&row.flags),
+                        modseq: to_u64(row.modseq),
+                    })
+                    .collect())
+            }
+
+            async fn email(&self, id: i64) -> Result<Option<StoredEmail>> {
+                let mut conn = self.connection().await?;
+                let row: Option<EmailRow> = emails::table
+                    .find(id)
+                    .select(EmailRow::as_select())
+                    .first(&mut conn)
+                    .await
+                    .optional()?;
+                let Some(row) = row else { return Ok(None) };
+                let attachment_rows: Vec<AttachmentRow> = attachments::table
+                    .filter(attachments::email_id.eq(id))
+                    .order(attachments::position)
+                    .select(AttachmentRow::as_select())
+                    .load(&mut conn)
+                    .await?;
+                Ok(Some(stored_email(row, attachment_rows.into_iter().map(StoredAttachment::from).collect())))
+            }
+
+            async fn emails(&self, mailbox_id: i64) -> Result<Vec<StoredEmail>> {
+                let mut conn = self.connection().await?;
+                let rows: Vec<EmailRow> = emails::table
+                    .filter(emails::mailbox_id.eq(mailbox_id))
+                    .order((emails::received_at.desc(), emails::id.desc()))
+                    .select(EmailRow::as_select())
+                    .load(&mut conn)
+                    .await?;
+                let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+                let mut attachment_rows: Vec<AttachmentRow> = Vec::new();
+                for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                    attachment_rows.extend(
+                        attachments::table
+                            .filter(attachments::email_id.eq_any(chunk))
+                            .order((attachments::email_id, attachments::position))
+                            .select(AttachmentRow::as_select())
+                            .load::<AttachmentRow>(&mut conn)
+                            .await?,
+                    );
+                }
+                let mut by_email: HashMap<i64, Vec<StoredAttachment>> = HashMap::new();
+                for row in attachment_rows {
+                    by_email.entry(row.email_id).or_default().push(StoredAttachment::from(row));
+                }
+                Ok(rows
+                    .into_iter()
+                    .map(|row| {
+                        let attachments = by_email.remove(&row.id).unwrap_or_default();
+                        stored_email(row, attachments)
+                    })
+                    .collect())
+            }
+
+            async fn acquire_lease(&self, mailbox_id: i64, holder: String, until: DateTime<Utc>) -> Result<bool> {
+                let mut conn = self.connection().await?;
+                let now = now();
+                // One conditional UPDATE: atomic on both backends, so two workers never both win.
+                let changed = diesel::update(
+                    mailboxes::table.find(mailbox_id).filter(
+                        mailboxes::lease_holder
+                            .is_null()
+                            .or(mailboxes::lease_expires_at.lt(now))
+                            .or(mailboxes::lease_holder.eq(&holder)),
+                    ),
+                )
+                .set((
+                    mailboxes::lease_holder.eq(Some(&holder)),
+                    mailboxes::lease_expires_at.eq(Some(naive(until))),
+                ))
+                .execute(&mut conn)
+                .await?;
+                Ok(changed == 1)
+            }
+
+            async fn release_lease(&self, mailbox_id: i64, holder: String) -> Result<()> {
+                let mut conn = self.connection().await?;
+                diesel::update(mailboxes::table.find(mailbox_id).filter(mailboxes::lease_holder.eq(&holder)))
+                    .set((
+                        mailboxes::lease_holder.eq(None::<String>),
+                        mailboxes::lease_expires_at.eq(None::<chrono::NaiveDateTime>),
+                    ))
+                    .execute(&mut conn)
+                    .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+/// Memberships upserted on (folder, UIDVALIDITY, UID): a replay rewrites flags, nothing more.
+macro_rules! upsert_memberships {
+    (multi_row, $conn:expr, $rows:expr) => {{
+        diesel::insert_into(memberships::table)
+            .values($rows)
+            .on_conflict((
+                memberships::folder_id,
+                memberships::uid_validity,
+                memberships::uid,
+            ))
+            .do_update()
+            .set((
+                memberships::email_id.eq(excluded(memberships::email_id)),
+                memberships::flags.eq(excluded(memberships::flags)),
+                memberships::modseq.eq(excluded(memberships::modseq)),
+            ))
+            .execute($conn)
+            .await?
+    }};
+    (row_by_row, $conn:expr, $rows:expr) => {{
+        let mut written = 0;
+        for row in $rows {
+            written += diesel::insert_into(memberships::table)
+                .values(row)
+                .on_conflict((
+                    memberships::folder_id,
+                    memberships::uid_validity,
+                    memberships::uid,
+                ))
+                .do_update()
+                .set((
+                    memberships::email_id.eq(excluded(memberships::email_id)),
+                    memberships::flags.eq(excluded(memberships::flags)),
+                    memberships::modseq.eq(excluded(memberships::modseq)),
+                ))
+                .execute($conn)
+                .await?;
+        }
+        written
+    }};
+}
+
+impl_store!(PgStore, multi_row);
+impl_store!(SqliteStore, row_by_row);

@@ -1,0 +1,105 @@
+//! The store: every read and write of the mirror, behind one trait, for PostgreSQL and SQLite.
+//!
+//! Both implementations are generated from one body by `impl_store!`: the queries are written
+//! once with diesel's DSL and type-checked against each backend. Where the backends differ
+//! (multi-row INSERT on PostgreSQL; one row per statement on SQLite, where diesel-async cannot
+//! batch — diesel_async#277 — and where a statement costs no round trip; NOTIFY on PostgreSQL
+//! only) the macro takes the variant as an argument.
+
+mod backends;
+mod rows;
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+
+use crate::error::Result;
+use crate::model::{
+    BatchReport, EmailBatch, FlagUpdate, Folder, FolderMergeReport, Mailbox, Membership,
+    NewMailbox, NewUser, ServerFolder, StoredEmail, User,
+};
+
+pub use backends::{PgStore, SqliteStore, StoreOptions};
+
+/// Every read and write the sync engine and the host application make.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait Store: Send + Sync {
+    fn create_user(&self, user: NewUser) -> impl Future<Output = Result<User>> + Send;
+    fn users(&self) -> impl Future<Output = Result<Vec<User>>> + Send;
+    fn user(&self, id: i64) -> impl Future<Output = Result<Option<User>>> + Send;
+    fn set_user_enabled(&self, id: i64, enabled: bool) -> impl Future<Output = Result<()>> + Send;
+    /// Deletes the user, its capabilities and its mailboxes with their mail.
+    fn delete_user(&self, id: i64) -> impl Future<Output = Result<()>> + Send;
+
+    /// Creates a mailbox; its secret is sealed with the store's keyring first.
+    fn create_mailbox(&self, mailbox: NewMailbox) -> impl Future<Output = Result<Mailbox>> + Send;
+    fn mailbox(&self, id: i64) -> impl Future<Output = Result<Option<Mailbox>>> + Send;
+    fn mailboxes(&self) -> impl Future<Output = Result<Vec<Mailbox>>> + Send;
+    /// The mailbox's password or refresh token, opened with the store's keyring.
+    fn mailbox_secret(&self, id: i64) -> impl Future<Output = Result<Option<SecretString>>> + Send;
+    fn set_mailbox_secret(
+        &self,
+        id: i64,
+        secret: SecretString,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Deletes the mailbox and all its mail.
+    fn delete_mailbox(&self, id: i64) -> impl Future<Output = Result<()>> + Send;
+
+    /// Brings the stored folders in line with the server's list: new ones added (INBOX and Sent
+    /// switched on), renames (same UIDVALIDITY, new name) keep their history, folders gone from
+    /// the server are deleted when empty and kept, marked gone, when they hold synced mail.
+    fn merge_folders(
+        &self,
+        mailbox_id: i64,
+        server: Vec<ServerFolder>,
+    ) -> impl Future<Output = Result<FolderMergeReport>> + Send;
+    fn folders(&self, mailbox_id: i64) -> impl Future<Output = Result<Vec<Folder>>> + Send;
+    /// Switches a folder's sync on or off; switching off keeps its mail.
+    fn set_folder_sync(
+        &self,
+        folder_id: i64,
+        enabled: bool,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Stores a batch in one transaction: its emails (one per identity), their attachments,
+    /// their memberships, and the folder's cursors. Replaying a batch changes nothing.
+    fn store_batch(&self, batch: EmailBatch) -> impl Future<Output = Result<BatchReport>> + Send;
+    /// Applies flag changes seen on the server and moves the folder's HIGHESTMODSEQ.
+    fn update_flags(
+        &self,
+        folder_id: i64,
+        uid_validity: u32,
+        updates: Vec<FlagUpdate>,
+        highest_modseq: Option<u64>,
+    ) -> impl Future<Output = Result<usize>> + Send;
+    /// Removes the memberships of UIDs gone from the server. An email left in no folder is
+    /// marked orphaned, not deleted: it may be a move whose other half comes later.
+    fn remove_uids(
+        &self,
+        folder_id: i64,
+        uid_validity: u32,
+        uids: Vec<u32>,
+    ) -> impl Future<Output = Result<usize>> + Send;
+    /// Deletes the mailbox's emails orphaned before `orphaned_before` (the grace period's end).
+    fn purge_orphans(
+        &self,
+        mailbox_id: i64,
+        orphaned_before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<usize>> + Send;
+    fn memberships(&self, folder_id: i64) -> impl Future<Output = Result<Vec<Membership>>> + Send;
+    fn email(&self, id: i64) -> impl Future<Output = Result<Option<StoredEmail>>> + Send;
+    /// The mailbox's emails, newest first.
+    fn emails(&self, mailbox_id: i64) -> impl Future<Output = Result<Vec<StoredEmail>>> + Send;
+
+    /// Takes the mailbox's lease for `holder` until `until`, if nobody else holds a live one.
+    fn acquire_lease(
+        &self,
+        mailbox_id: i64,
+        holder: String,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    fn release_lease(
+        &self,
+        mailbox_id: i64,
+        holder: String,
+    ) -> impl Future<Output = Result<()>> + Send;
+}

@@ -1,0 +1,780 @@
+//! One conformance suite for the store, run unchanged on PostgreSQL (a fresh database per
+//! test) and SQLite (a fresh file per test).
+
+use chrono::{Duration, TimeZone, Utc};
+use email_model::secrets::{Keyring, SecretKey};
+use email_model::{
+    Address, AuthKind, BodyState, CREDENTIAL_NOTIFICATIONS_CAPABILITY, EmailBatch, FlagUpdate,
+    FolderCursors, ImapSettings, NewAttachment, NewEmail, NewMailbox, NewUser, PgStore, Security,
+    ServerFolder, SqliteStore, Store, StoreError, StoreOptions,
+};
+use integration_tests::workspace_root;
+use secrecy::{ExposeSecret, SecretString};
+use test_support::{TestDatabase, TestSqlite};
+
+fn keyring() -> Keyring {
+    Keyring::new(SecretKey::generate("k1").unwrap(), Vec::new())
+}
+
+pub(crate) async fn postgres_store() -> (PgStore, TestDatabase) {
+    let database = TestDatabase::new(&workspace_root().join("migrations/postgres"))
+        .await
+        .unwrap();
+    let store = PgStore::connect(database.url(), keyring(), StoreOptions::default()).unwrap();
+    (store, database)
+}
+
+pub(crate) fn sqlite_store() -> (SqliteStore, TestSqlite) {
+    let database = TestSqlite::new(&workspace_root().join("migrations/sqlite")).unwrap();
+    let store = SqliteStore::open(database.path(), keyring(), StoreOptions::default()).unwrap();
+    (store, database)
+}
+
+/// Runs each listed conformance test on both backends.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (store, _database) = super::postgres_store().await;
+                    super::$name(&store).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (store, _database) = super::sqlite_store();
+                    super::$name(&store).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    users_and_mailboxes,
+    folder_merge_adds_renames_keeps_and_deletes,
+    a_replayed_batch_changes_nothing,
+    a_batch_failing_half_way_leaves_nothing,
+    a_reused_message_id_stays_two_emails,
+    one_message_in_two_folders_is_one_email,
+    delete_rules_keep_mail_that_is_elsewhere_and_purge_orphans_after_grace,
+    a_move_keeps_the_email_id,
+    mailboxes_never_share_rows,
+    threads_are_stable_as_replies_arrive,
+    flag_updates_and_modseq,
+    leases_exclude_each_other_until_they_expire,
+    a_changed_uidvalidity_is_refused_without_remap,
+);
+
+async fn user_and_mailbox<S: Store>(store: &S, email: &str) -> (i64, i64) {
+    let user = store
+        .create_user(NewUser {
+            email: email.to_owned(),
+            name: "Owner".into(),
+            enabled: true,
+            capabilities: vec![],
+        })
+        .await
+        .unwrap();
+    let mailbox = store
+        .create_mailbox(NewMailbox {
+            owner_user_id: Some(user.id),
+            email: email.to_owned(),
+            imap: ImapSettings {
+                host: "imap.example.test".into(),
+                port: 993,
+                security: Security::Tls,
+                user: email.to_owned(),
+            },
+            auth_kind: AuthKind::Password,
+            secret: Some(SecretString::from("plaintext-pw-123".to_owned())),
+            oauth_settings: None,
+            first_sync_days: 365,
+        })
+        .await
+        .unwrap();
+    (user.id, mailbox.id)
+}
+
+fn server_folder(full_name: &str, folder_type: &str, uid_validity: Option<u32>) -> ServerFolder {
+    ServerFolder {
+        full_name: full_name.into(),
+        name: full_name.rsplit('/').next().unwrap().into(),
+        parent_full_name: full_name.rsplit_once('/').map(|(p, _)| p.to_owned()),
+        delimiter: Some("/".into()),
+        folder_type: folder_type.into(),
+        selectable: true,
+        uid_validity,
+    }
+}
+
+async fn folder_id<S: Store>(store: &S, mailbox: i64, full_name: &str) -> i64 {
+    store
+        .folders(mailbox)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.full_name == full_name)
+        .unwrap_or_else(|| panic!("no folder {full_name}"))
+        .id
+}
+
+async fn mailbox_with_folders<S: Store>(store: &S, email: &str) -> (i64, i64, i64) {
+    let (_, mailbox) = user_and_mailbox(store, email).await;
+    store
+        .merge_folders(
+            mailbox,
+            vec![
+                server_folder("INBOX", "inbox", None),
+                server_folder("Archive", "archive", None),
+            ],
+        )
+        .await
+        .unwrap();
+    (
+        mailbox,
+        folder_id(store, mailbox, "INBOX").await,
+        folder_id(store, mailbox, "Archive").await,
+    )
+}
+
+fn message(uid: u32, message_id: &str, subject: &str) -> NewEmail {
+    NewEmail {
+        uid,
+        flags: vec!["\\Seen".into()],
+        modseq: Some(u64::from(uid) * 10),
+        message_id: Some(format!("<{message_id}>")),
+        subject: Some(subject.into()),
+        from: Some(Address {
+            name: Some("Alice".into()),
+            email: Some("alice@example.test".into()),
+        }),
+        to: vec![Address {
+            name: None,
+            email: Some("bob@example.test".into()),
+        }],
+        // The same message keeps its headers wherever it is; its UID and arrival vary.
+        sent_at: Some(Utc.with_ymd_and_hms(2026, 11, 1, 10, 0, 0).unwrap()),
+        internal_date: Some(
+            Utc.with_ymd_and_hms(2026, 11, 1, 10, 1, 0).unwrap()
+                + Duration::minutes(i64::from(uid)),
+        ),
+        body_text: Some(format!("body of {subject}")),
+        body_state: BodyState::Stored,
+        size: Some(1000),
+        ..NewEmail::default()
+    }
+}
+
+fn batch(mailbox: i64, folder: i64, emails: Vec<NewEmail>) -> EmailBatch {
+    let top = emails.iter().map(|e| e.uid).max();
+    EmailBatch {
+        mailbox_id: mailbox,
+        folder_id: folder,
+        uid_validity: 1000,
+        emails,
+        cursors: FolderCursors {
+            synced_up_to_uid: top,
+            uid_next: top.map(|t| t + 1),
+            ..FolderCursors::default()
+        },
+    }
+}
+
+async fn users_and_mailboxes<S: Store>(store: &S) {
+    let admin = store
+        .create_user(NewUser {
+            email: "admin@example.test".into(),
+            name: "Admin".into(),
+            enabled: true,
+            capabilities: vec![CREDENTIAL_NOTIFICATIONS_CAPABILITY.into()],
+        })
+        .await
+        .unwrap();
+    assert!(
+        store
+            .user(admin.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .has_capability(CREDENTIAL_NOTIFICATIONS_CAPABILITY)
+    );
+    let (owner, mailbox) = user_and_mailbox(store, "owner@example.test").await;
+    let stored = store.mailbox(mailbox).await.unwrap().unwrap();
+    assert_eq!(stored.owner_user_id, Some(owner));
+    assert!(stored.has_secret && !stored.is_system());
+    assert_eq!(
+        store
+            .mailbox_secret(mailbox)
+            .await
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        "plaintext-pw-123"
+    );
+    store
+        .set_mailbox_secret(mailbox, SecretString::from("rotated".to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .mailbox_secret(mailbox)
+            .await
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        "rotated"
+    );
+
+    store.set_user_enabled(owner, false).await.unwrap();
+    assert!(!store.user(owner).await.unwrap().unwrap().enabled);
+    assert_eq!(store.users().await.unwrap().len(), 2);
+    store.delete_user(owner).await.unwrap();
+    assert!(
+        store.mailbox(mailbox).await.unwrap().is_none(),
+        "a user's mailboxes go with it"
+    );
+    assert!(matches!(
+        store.set_user_enabled(owner, true).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn folder_merge_adds_renames_keeps_and_deletes<S: Store>(store: &S) {
+    let (_, mailbox) = user_and_mailbox(store, "folders@example.test").await;
+    let report = store
+        .merge_folders(
+            mailbox,
+            vec![
+                server_folder("INBOX", "inbox", None),
+                server_folder("Sent", "sent", None),
+                server_folder("Archive", "archive", None),
+                server_folder("Projects", "other", Some(77)),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.added.len(), 4);
+    let folders = store.folders(mailbox).await.unwrap();
+    let enabled: Vec<&str> = folders
+        .iter()
+        .filter(|f| f.sync_enabled)
+        .map(|f| f.full_name.as_str())
+        .collect();
+    assert_eq!(enabled, ["INBOX", "Sent"], "INBOX and Sent sync by default");
+
+    let projects = folder_id(store, mailbox, "Projects").await;
+    let mut first = batch(mailbox, projects, vec![message(1, "p1@x", "plan")]);
+    first.uid_validity = 77;
+    store.store_batch(first).await.unwrap();
+
+    // Projects renamed to Work (same UIDVALIDITY), Archive deleted on the server (empty).
+    let report = store
+        .merge_folders(
+            mailbox,
+            vec![
+                server_folder("INBOX", "inbox", None),
+                server_folder("Sent", "sent", None),
+                server_folder("Work", "other", Some(77)),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.renamed, [("Projects".to_owned(), "Work".to_owned())]);
+    assert_eq!(report.deleted, ["Archive"]);
+    assert_eq!(
+        folder_id(store, mailbox, "Work").await,
+        projects,
+        "a rename keeps the folder and its mail"
+    );
+    assert_eq!(store.memberships(projects).await.unwrap().len(), 1);
+
+    // Work deleted on the server while holding mail: kept, marked gone; then it comes back.
+    let report = store
+        .merge_folders(
+            mailbox,
+            vec![
+                server_folder("INBOX", "inbox", None),
+                server_folder("Sent", "sent", None),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.kept_gone, ["Work"]);
+    let work = store
+        .folders(mailbox)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.id == projects)
+        .unwrap();
+    assert!(work.gone_since.is_some());
+    let report = store
+        .merge_folders(
+            mailbox,
+            vec![
+                server_folder("INBOX", "inbox", None),
+                server_folder("Sent", "sent", None),
+                server_folder("Work", "other", Some(77)),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.returned, ["Work"]);
+
+    store.set_folder_sync(projects, true).await.unwrap();
+    store.set_folder_sync(projects, false).await.unwrap();
+    assert_eq!(
+        store.memberships(projects).await.unwrap().len(),
+        1,
+        "switching a folder off keeps its mail"
+    );
+}
+
+async fn a_replayed_batch_changes_nothing<S: Store>(store: &S) {
+    let (mailbox, inbox, _) = mailbox_with_folders(store, "replay@example.test").await;
+    let mut with_file = message(2, "m2@x", "with file");
+    with_file.attachments = vec![NewAttachment {
+        name: Some("a.pdf".into()),
+        content_type: "application/pdf".into(),
+        size: 3,
+        content_id: None,
+        inline: false,
+        content: vec![1, 2, 3],
+    }];
+    let emails = vec![
+        message(1, "m1@x", "one"),
+        with_file,
+        message(3, "m3@x", "three"),
+    ];
+    let first = store
+        .store_batch(batch(mailbox, inbox, emails.clone()))
+        .await
+        .unwrap();
+    assert_eq!((first.new_emails, first.known_emails), (3, 0));
+    let second = store
+        .store_batch(batch(mailbox, inbox, emails))
+        .await
+        .unwrap();
+    assert_eq!((second.new_emails, second.known_emails), (0, 3));
+    let stored = store.emails(mailbox).await.unwrap();
+    assert_eq!(stored.len(), 3);
+    assert_eq!(store.memberships(inbox).await.unwrap().len(), 3);
+    let file = stored
+        .iter()
+        .find(|e| e.subject.as_deref() == Some("with file"))
+        .unwrap();
+    assert_eq!(file.attachments.len(), 1, "no duplicate attachment");
+    assert_eq!(
+        file.attachments[0].content.as_deref(),
+        Some(&[1u8, 2, 3][..])
+    );
+    let folder = store
+        .folders(mailbox)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.id == inbox)
+        .unwrap();
+    assert_eq!(
+        (
+            folder.uid_validity,
+            folder.synced_up_to_uid,
+            folder.uid_next
+        ),
+        (Some(1000), 3, Some(4))
+    );
+
+    // The cursor never moves backwards.
+    store
+        .store_batch(batch(mailbox, inbox, vec![message(1, "m1@x", "one")]))
+        .await
+        .unwrap();
+    let folder = store
+        .folders(mailbox)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.id == inbox)
+        .unwrap();
+    assert_eq!(folder.synced_up_to_uid, 3);
+}
+
+async fn a_batch_failing_half_way_leaves_nothing<S: Store>(store: &S) {
+    let (mailbox, inbox, _) = mailbox_with_folders(store, "atomic@example.test").await;
+    // UID 0 does not exist (RFC 3501): its membership fails after the emails were written.
+    let mut broken = batch(
+        mailbox,
+        inbox,
+        vec![
+            message(1, "a@x", "a"),
+            message(2, "b@x", "b"),
+            message(0, "c@x", "c"),
+        ],
+    );
+    broken.cursors.synced_up_to_uid = Some(2);
+    assert!(store.store_batch(broken).await.is_err());
+    assert!(
+        store.emails(mailbox).await.unwrap().is_empty(),
+        "no email of the failed batch stays"
+    );
+    assert!(store.memberships(inbox).await.unwrap().is_empty());
+    let folder = store
+        .folders(mailbox)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.id == inbox)
+        .unwrap();
+    assert_eq!(
+        (folder.synced_up_to_uid, folder.uid_validity),
+        (0, None),
+        "cursors did not move"
+    );
+}
+
+async fn a_reused_message_id_stays_two_emails<S: Store>(store: &S) {
+    let (mailbox, inbox, _) = mailbox_with_folders(store, "reuse@example.test").await;
+    store
+        .store_batch(batch(
+            mailbox,
+            inbox,
+            vec![
+                message(1, "same@x", "first"),
+                message(2, "same@x", "second"),
+            ],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(store.emails(mailbox).await.unwrap().len(), 2);
+}
+
+async fn one_message_in_two_folders_is_one_email<S: Store>(store: &S) {
+    let (mailbox, inbox, archive) = mailbox_with_folders(store, "copies@example.test").await;
+    store
+        .store_batch(batch(mailbox, inbox, vec![message(5, "m@x", "hello")]))
+        .await
+        .unwrap();
+    let report = store
+        .store_batch(batch(mailbox, archive, vec![message(9, "m@x", "hello")]))
+        .await
+        .unwrap();
+    assert_eq!((report.new_emails, report.known_emails), (0, 1));
+    let emails = store.emails(mailbox).await.unwrap();
+    assert_eq!(emails.len(), 1);
+    assert_eq!(
+        store.memberships(inbox).await.unwrap()[0].email_id,
+        emails[0].id
+    );
+    assert_eq!(
+        store.memberships(archive).await.unwrap()[0].email_id,
+        emails[0].id
+    );
+}
+
+async fn delete_rules_keep_mail_that_is_elsewhere_and_purge_orphans_after_grace<S: Store>(
+    store: &S,
+) {
+    let (mailbox, inbox, archive) = mailbox_with_folders(store, "delete@example.test").await;
+    store
+        .store_batch(batch(mailbox, inbox, vec![message(1, "m@x", "kept")]))
+        .await
+        .unwrap();
+    store
+        .store_batch(batch(mailbox, archive, vec![message(1, "m@x", "kept")]))
+        .await
+        .unwrap();
+    let id = store.emails(mailbox).await.unwrap()[0].id;
+
+    assert_eq!(store.remove_uids(inbox, 1000, vec![1]).await.unwrap(), 1);
+    let email = store.email(id).await.unwrap().unwrap();
+    assert_eq!(email.orphaned_at, None, "still in Archive");
+
+    assert_eq!(store.remove_uids(archive, 1000, vec![1]).await.unwrap(), 1);
+    let orphaned_at = store
+        .email(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .orphaned_at
+        .expect("orphaned, still readable");
+
+    assert_eq!(
+        store
+            .purge_orphans(mailbox, orphaned_at - Duration::hours(1))
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(
+        store.email(id).await.unwrap().is_some(),
+        "the grace period has not ended"
+    );
+    assert_eq!(
+        store
+            .purge_orphans(mailbox, orphaned_at + Duration::seconds(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.email(id).await.unwrap().is_none());
+}
+
+async fn a_move_keeps_the_email_id<S: Store>(store: &S) {
+    let (mailbox, inbox, archive) = mailbox_with_folders(store, "move@example.test").await;
+    store
+        .store_batch(batch(mailbox, inbox, vec![message(3, "moved@x", "moving")]))
+        .await
+        .unwrap();
+    let id = store.emails(mailbox).await.unwrap()[0].id;
+    // "Gone here" seen before "new there".
+    store.remove_uids(inbox, 1000, vec![3]).await.unwrap();
+    store
+        .store_batch(batch(
+            mailbox,
+            archive,
+            vec![message(40, "moved@x", "moving")],
+        ))
+        .await
+        .unwrap();
+    let emails = store.emails(mailbox).await.unwrap();
+    assert_eq!(emails.len(), 1);
+    assert_eq!(emails[0].id, id);
+    assert_eq!(emails[0].orphaned_at, None);
+}
+
+async fn mailboxes_never_share_rows<S: Store>(store: &S) {
+    let (first, first_inbox, _) = mailbox_with_folders(store, "one@example.test").await;
+    let (second, second_inbox, _) = mailbox_with_folders(store, "two@example.test").await;
+    store
+        .store_batch(batch(
+            first,
+            first_inbox,
+            vec![message(1, "shared@x", "same")],
+        ))
+        .await
+        .unwrap();
+    store
+        .store_batch(batch(
+            second,
+            second_inbox,
+            vec![message(1, "shared@x", "same")],
+        ))
+        .await
+        .unwrap();
+    let (a, b) = (
+        store.emails(first).await.unwrap(),
+        store.emails(second).await.unwrap(),
+    );
+    assert_eq!((a.len(), b.len()), (1, 1));
+    assert_ne!(a[0].id, b[0].id);
+    assert!(matches!(
+        store
+            .store_batch(batch(first, second_inbox, vec![message(2, "x@x", "x")]))
+            .await,
+        Err(StoreError::Refused(_))
+    ));
+}
+
+async fn threads_are_stable_as_replies_arrive<S: Store>(store: &S) {
+    let (mailbox, inbox, _) = mailbox_with_folders(store, "threads@example.test").await;
+    let root = message(1, "root@x", "Plan");
+    let mut reply = message(2, "reply@x", "Re: Plan");
+    reply.in_reply_to = Some("<root@x>".into());
+    reply.references = vec!["<root@x>".into()];
+    let mut second_reply = message(3, "reply2@x", "Re: Plan");
+    second_reply.in_reply_to = Some("<reply@x>".into());
+    second_reply.references = vec!["<root@x>".into(), "<reply@x>".into()];
+
+    store
+        .store_batch(batch(mailbox, inbox, vec![root]))
+        .await
+        .unwrap();
+    let thread = store.emails(mailbox).await.unwrap()[0].thread_id.clone();
+    store
+        .store_batch(batch(mailbox, inbox, vec![reply]))
+        .await
+        .unwrap();
+    store
+        .store_batch(batch(mailbox, inbox, vec![second_reply]))
+        .await
+        .unwrap();
+    let emails = store.emails(mailbox).await.unwrap();
+    assert!(emails.iter().all(|e| e.thread_id == thread), "{emails:?}");
+
+    // A reply stored before what it answers: the parent joins the reply's thread.
+    let mut late_reply = message(10, "late-reply@x", "Re: Later");
+    late_reply.in_reply_to = Some("<later@x>".into());
+    store
+        .store_batch(batch(mailbox, inbox, vec![late_reply]))
+        .await
+        .unwrap();
+    store
+        .store_batch(batch(mailbox, inbox, vec![message(11, "later@x", "Later")]))
+        .await
+        .unwrap();
+    let emails = store.emails(mailbox).await.unwrap();
+    let later: Vec<&str> = emails
+        .iter()
+        .filter(|e| e.subject.as_deref().is_some_and(|s| s.contains("Later")))
+        .map(|e| e.thread_id.as_str())
+        .collect();
+    assert_eq!(later.len(), 2);
+    assert_eq!(later[0], later[1]);
+    assert_ne!(later[0], thread);
+    assert!(
+        emails.iter().filter(|e| e.thread_id == thread).count() == 3,
+        "earlier threads unchanged"
+    );
+}
+
+async fn flag_updates_and_modseq<S: Store>(store: &S) {
+    let (mailbox, inbox, _) = mailbox_with_folders(store, "flags@example.test").await;
+    store
+        .store_batch(batch(
+            mailbox,
+            inbox,
+            vec![message(1, "a@x", "a"), message(2, "b@x", "b")],
+        ))
+        .await
+        .unwrap();
+    let changed = store
+        .update_flags(
+            inbox,
+            1000,
+            vec![FlagUpdate {
+                uid: 2,
+                flags: vec!["\\Seen".into(), "\\Flagged".into()],
+                modseq: Some(99),
+            }],
+            Some(99),
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed, 1);
+    let memberships = store.memberships(inbox).await.unwrap();
+    assert_eq!(memberships[1].flags, ["\\Seen", "\\Flagged"]);
+    assert_eq!(memberships[1].modseq, Some(99));
+    assert_eq!(memberships[0].flags, ["\\Seen"]);
+    let folder = store
+        .folders(mailbox)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.id == inbox)
+        .unwrap();
+    assert_eq!(folder.highest_modseq, Some(99));
+}
+
+async fn leases_exclude_each_other_until_they_expire<S: Store>(store: &S) {
+    let (_, mailbox) = user_and_mailbox(store, "lease@example.test").await;
+    let soon = Utc::now() + Duration::minutes(5);
+    assert!(
+        store
+            .acquire_lease(mailbox, "worker-a".into(), soon)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .acquire_lease(mailbox, "worker-b".into(), soon)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .acquire_lease(mailbox, "worker-a".into(), soon)
+            .await
+            .unwrap(),
+        "the holder renews"
+    );
+    store
+        .release_lease(mailbox, "worker-b".into())
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .acquire_lease(mailbox, "worker-b".into(), soon)
+            .await
+            .unwrap(),
+        "only the holder releases"
+    );
+    // A crashed worker's lease expires.
+    assert!(
+        store
+            .acquire_lease(
+                mailbox,
+                "worker-a".into(),
+                Utc::now() - Duration::seconds(1)
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .acquire_lease(mailbox, "worker-b".into(), soon)
+            .await
+            .unwrap()
+    );
+    store
+        .release_lease(mailbox, "worker-b".into())
+        .await
+        .unwrap();
+    assert!(
+        store
+            .acquire_lease(mailbox, "worker-a".into(), soon)
+            .await
+            .unwrap()
+    );
+}
+
+async fn a_changed_uidvalidity_is_refused_without_remap<S: Store>(store: &S) {
+    let (mailbox, inbox, _) = mailbox_with_folders(store, "uidvalidity@example.test").await;
+    store
+        .store_batch(batch(mailbox, inbox, vec![message(1, "a@x", "a")]))
+        .await
+        .unwrap();
+    let mut other = batch(mailbox, inbox, vec![message(1, "b@x", "b")]);
+    other.uid_validity = 2000;
+    assert!(matches!(
+        store.store_batch(other).await,
+        Err(StoreError::Refused(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_plaintext_secret_reaches_either_database() {
+    let (pg, database) = postgres_store().await;
+    user_and_mailbox(&pg, "secret@example.test").await;
+    let (client, connection) = tokio_postgres::connect(database.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let dump: String = client
+        .query_one(
+            "SELECT string_agg(row_to_json(m)::text, ' ') FROM mailboxes m",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!dump.contains("plaintext-pw-123"), "{dump}");
+
+    let (sqlite, file) = sqlite_store();
+    user_and_mailbox(&sqlite, "secret@example.test").await;
+    drop(sqlite);
+    for suffix in ["", "-wal"] {
+        let mut path = file.path().as_os_str().to_owned();
+        path.push(suffix);
+        if let Ok(bytes) = std::fs::read(&path) {
+            assert!(
+                !bytes.windows(16).any(|w| w == b"plaintext-pw-123"),
+                "{path:?}"
+            );
+        }
+    }
+}
