@@ -6,7 +6,7 @@ use email_model::secrets::{Keyring, SecretKey};
 use email_model::{
     Address, AuthKind, BodyState, CREDENTIAL_NOTIFICATIONS_CAPABILITY, EmailBatch, FlagUpdate,
     FolderCursors, ImapSettings, NewAttachment, NewEmail, NewMailbox, NewUser, PgStore, Security,
-    ServerFolder, SqliteStore, Store, StoreError, StoreOptions,
+    ServerFolder, SqliteStore, Store, StoreError, StoreOptions, SyncRunOutcome,
 };
 use integration_tests::workspace_root;
 use secrecy::{ExposeSecret, SecretString};
@@ -68,6 +68,12 @@ conformance!(
     flag_updates_and_modseq,
     leases_exclude_each_other_until_they_expire,
     a_changed_uidvalidity_is_refused_without_remap,
+    a_uidvalidity_remap_keeps_known_mail_and_fetches_only_new,
+    retry_uids_count_attempts,
+    local_flag_changes_wait_with_their_modseq,
+    credential_episodes_notify_once_and_withdraw_on_success,
+    system_mailboxes_notify_capability_holders,
+    due_mailboxes_are_claimed_once_stalest_first,
 );
 
 async fn user_and_mailbox<S: Store>(store: &S, email: &str) -> (i64, i64) {
@@ -777,4 +783,346 @@ async fn no_plaintext_secret_reaches_either_database() {
             );
         }
     }
+}
+
+async fn a_uidvalidity_remap_keeps_known_mail_and_fetches_only_new<S: Store>(store: &S) {
+    let (mailbox, inbox, _) = mailbox_with_folders(store, "remap@example.test").await;
+    let (one, two, three) = (
+        message(1, "one@x", "one"),
+        message(2, "two@x", "two"),
+        message(3, "three@x", "three"),
+    );
+    let mut flagged = two.clone();
+    flagged.flags = vec!["\\Flagged".into()];
+    store
+        .store_batch(batch(mailbox, inbox, vec![one.clone(), flagged, three]))
+        .await
+        .unwrap();
+    let ids_before: Vec<(Option<String>, i64)> = store
+        .emails(mailbox)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.subject, e.id))
+        .collect();
+
+    let unknown = message(12, "new@x", "new").identity();
+    let report = store
+        .remap_uid_validity(
+            inbox,
+            2000,
+            vec![(10, one.identity()), (11, two.identity()), (12, unknown)],
+            FolderCursors {
+                synced_up_to_uid: Some(11),
+                uid_next: Some(13),
+                ..FolderCursors::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.remapped, report.dropped, report.to_fetch.clone()),
+        (2, 1, vec![12])
+    );
+    let memberships = store.memberships(inbox).await.unwrap();
+    let keys: Vec<(u32, u32)> = memberships
+        .iter()
+        .map(|m| (m.uid_validity, m.uid))
+        .collect();
+    assert_eq!(keys, [(2000, 10), (2000, 11)]);
+    assert_eq!(memberships[1].flags, ["\\Flagged"], "flags carry over");
+    let emails = store.emails(mailbox).await.unwrap();
+    for (subject, id) in &ids_before {
+        let now = emails.iter().find(|e| &e.subject == subject).unwrap();
+        assert_eq!(now.id, *id, "email rows untouched");
+        assert_eq!(
+            now.orphaned_at.is_some(),
+            subject.as_deref() == Some("three")
+        );
+    }
+    let folder = store
+        .folders(mailbox)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.id == inbox)
+        .unwrap();
+    assert_eq!(
+        (folder.uid_validity, folder.synced_up_to_uid),
+        (Some(2000), 11)
+    );
+}
+
+async fn retry_uids_count_attempts<S: Store>(store: &S) {
+    let (_, inbox, _) = mailbox_with_folders(store, "retry@example.test").await;
+    store
+        .record_retry_uids(inbox, 1000, vec![5, 6], "empty FETCH".into())
+        .await
+        .unwrap();
+    store
+        .record_retry_uids(inbox, 1000, vec![6], "empty FETCH again".into())
+        .await
+        .unwrap();
+    let retries = store.retry_uids(inbox, 1000).await.unwrap();
+    assert_eq!(
+        retries
+            .iter()
+            .map(|r| (r.uid, r.attempts))
+            .collect::<Vec<_>>(),
+        [(5, 1), (6, 2)]
+    );
+    assert_eq!(retries[1].last_error.as_deref(), Some("empty FETCH again"));
+    store.clear_retry_uids(inbox, 1000, vec![5]).await.unwrap();
+    assert_eq!(store.retry_uids(inbox, 1000).await.unwrap().len(), 1);
+}
+
+async fn local_flag_changes_wait_with_their_modseq<S: Store>(store: &S) {
+    let (mailbox, inbox, archive) = mailbox_with_folders(store, "local@example.test").await;
+    store
+        .store_batch(batch(mailbox, inbox, vec![message(4, "m@x", "read me")]))
+        .await
+        .unwrap();
+    let email = store.emails(mailbox).await.unwrap()[0].id;
+    let id = store
+        .record_local_flag_change(email, inbox, "\\Seen".into(), false)
+        .await
+        .unwrap();
+    let pending = store.pending_flag_changes(inbox).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        (pending[0].id, pending[0].set, pending[0].based_on_modseq),
+        (id, false, Some(40))
+    );
+    assert!(matches!(
+        store
+            .record_local_flag_change(email, archive, "\\Seen".into(), true)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    store.clear_pending_flag_changes(vec![id]).await.unwrap();
+    assert!(store.pending_flag_changes(inbox).await.unwrap().is_empty());
+}
+
+async fn credential_episodes_notify_once_and_withdraw_on_success<S: Store>(store: &S) {
+    let (owner, mailbox) = user_and_mailbox(store, "episode@example.test").await;
+    let first = store
+        .open_credential_episode(mailbox, "AUTHENTICATIONFAILED".into())
+        .await
+        .unwrap();
+    assert!(first.is_new);
+    assert_eq!(first.recipients, [owner]);
+    let again = store
+        .open_credential_episode(mailbox, "AUTHENTICATIONFAILED".into())
+        .await
+        .unwrap();
+    assert!(!again.is_new, "a retry inside the episode");
+    assert_eq!(again.episode.id, first.episode.id);
+    let outbox = store.undelivered_notifications(100).await.unwrap();
+    let channels: Vec<&str> = outbox.iter().map(|e| e.channel.as_str()).collect();
+    assert_eq!(
+        channels,
+        ["push", "email"],
+        "one notice per channel, not per retry"
+    );
+    assert_eq!(outbox[0].user_email, "episode@example.test");
+    assert_eq!(store.login_notices(owner).await.unwrap().len(), 1);
+
+    store
+        .mark_notification_delivered(outbox[0].id)
+        .await
+        .unwrap();
+    store
+        .mark_notification_failed(outbox[1].id, "SMTP down".into())
+        .await
+        .unwrap();
+    let left = store.undelivered_notifications(100).await.unwrap();
+    assert_eq!((left.len(), left[0].attempts), (1, 1));
+
+    assert!(store.close_credential_episode(mailbox).await.unwrap());
+    assert!(
+        store
+            .undelivered_notifications(100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "undelivered notices withdrawn"
+    );
+    assert!(store.login_notices(owner).await.unwrap().is_empty());
+    assert!(!store.close_credential_episode(mailbox).await.unwrap());
+    let later = store
+        .open_credential_episode(mailbox, "AUTHENTICATIONFAILED".into())
+        .await
+        .unwrap();
+    assert!(
+        later.is_new && later.episode.id != first.episode.id,
+        "a later failure is a new episode"
+    );
+}
+
+async fn system_mailboxes_notify_capability_holders<S: Store>(store: &S) {
+    let mut ids = Vec::new();
+    for (email, capable, enabled) in [
+        ("a@x", true, true),
+        ("b@x", true, false),
+        ("c@x", false, true),
+    ] {
+        let user = store
+            .create_user(NewUser {
+                email: email.into(),
+                name: email.into(),
+                enabled,
+                capabilities: if capable {
+                    vec![CREDENTIAL_NOTIFICATIONS_CAPABILITY.into()]
+                } else {
+                    vec![]
+                },
+            })
+            .await
+            .unwrap();
+        ids.push(user.id);
+    }
+    let system = store
+        .create_mailbox(NewMailbox {
+            owner_user_id: None,
+            email: "support@example.test".into(),
+            imap: ImapSettings {
+                host: "imap.example.test".into(),
+                port: 993,
+                security: Security::Tls,
+                user: "support".into(),
+            },
+            auth_kind: AuthKind::Password,
+            secret: Some(SecretString::from("pw".to_owned())),
+            oauth_settings: None,
+            first_sync_days: 30,
+        })
+        .await
+        .unwrap();
+    assert!(system.is_system());
+    let opened = store
+        .open_credential_episode(system.id, "refused".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        opened.recipients,
+        [ids[0]],
+        "enabled capability holders only"
+    );
+    assert_eq!(store.login_notices(ids[0]).await.unwrap().len(), 1);
+    assert_eq!(store.login_notices(ids[2]).await.unwrap().len(), 0);
+}
+
+async fn due_mailboxes_are_claimed_once_stalest_first<S: Store>(store: &S) {
+    let (_, first) = user_and_mailbox(store, "due1@example.test").await;
+    let (_, second) = user_and_mailbox(store, "due2@example.test").await;
+    let lease = Utc::now() + Duration::minutes(10);
+    let due_before = Utc::now() - Duration::minutes(25);
+    // Both never synced: both due; each claim takes a different one.
+    let run = store.start_sync_run(second).await.unwrap();
+    store
+        .finish_sync_run(
+            run,
+            SyncRunOutcome {
+                success: true,
+                ..SyncRunOutcome::default()
+            },
+        )
+        .await
+        .unwrap();
+    let a = store
+        .claim_due_mailbox("w1".into(), lease, Utc::now() + Duration::seconds(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.id, first, "never-synced first");
+    let b = store
+        .claim_due_mailbox("w2".into(), lease, Utc::now() + Duration::seconds(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.id, second);
+    assert!(
+        store
+            .claim_due_mailbox("w3".into(), lease, Utc::now() + Duration::seconds(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.release_lease(second, "w2".into()).await.unwrap();
+    // Synced a moment ago: not due yet.
+    assert!(
+        store
+            .claim_due_mailbox("w3".into(), lease, due_before)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    store.release_lease(first, "w1".into()).await.unwrap();
+    let run = store.start_sync_run(first).await.unwrap();
+    store
+        .finish_sync_run(
+            run,
+            SyncRunOutcome {
+                success: false,
+                message: Some("refused".into()),
+                backoff_until: Some(Utc::now() + Duration::hours(1)),
+                ..SyncRunOutcome::default()
+            },
+        )
+        .await
+        .unwrap();
+    let failed = store.mailbox(first).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.consecutive_failures, failed.last_error.as_deref()),
+        (1, Some("refused"))
+    );
+    assert!(
+        store
+            .claim_due_mailbox("w3".into(), lease, Utc::now() + Duration::seconds(1))
+            .await
+            .unwrap()
+            .map(|m| m.id)
+            == Some(second),
+        "a mailbox in back-off waits"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_batch_notifies_postgres_listeners() {
+    use futures::StreamExt;
+    let (store, database) = postgres_store().await;
+    let (client, mut connection) = tokio_postgres::connect(database.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let (sender, mut notifications) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let tokio_postgres::AsyncMessage::Notification(notification) = message {
+                let _ = sender.send(notification.payload().to_owned());
+            }
+        }
+    });
+    client
+        .batch_execute("LISTEN imap_sync_changes")
+        .await
+        .unwrap();
+    let (mailbox, inbox, _) = mailbox_with_folders(&store, "notify@example.test").await;
+    store
+        .store_batch(batch(
+            mailbox,
+            inbox,
+            vec![message(1, "a@x", "a"), message(2, "b@x", "b")],
+        ))
+        .await
+        .unwrap();
+    let payload = tokio::time::timeout(std::time::Duration::from_secs(10), notifications.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let payload: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(payload["mailbox"], mailbox);
+    assert_eq!(payload["folder"], inbox);
+    assert_eq!(payload["new"], 2);
 }

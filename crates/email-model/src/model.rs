@@ -292,6 +292,23 @@ pub struct NewEmail {
     pub parse_problems: Vec<String>,
 }
 
+impl NewEmail {
+    /// This message's identity within its mailbox (see [`crate::identity`]): what makes two
+    /// copies one email, and what a UIDVALIDITY remap matches on.
+    pub fn identity(&self) -> String {
+        let to: Vec<&str> = self.to.iter().filter_map(|a| a.email.as_deref()).collect();
+        crate::identity::identity(&crate::identity::IdentityInput {
+            message_id: self.message_id.as_deref(),
+            date: self.sent_at,
+            from: self.from.as_ref().and_then(|a| a.email.as_deref()),
+            to: &to,
+            subject: self.subject.as_deref(),
+            gmail_message_id: self.gmail_message_id,
+            email_id: self.email_id.as_deref(),
+        })
+    }
+}
+
 /// The cursors a batch moves, in the same transaction as its emails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FolderCursors {
@@ -370,4 +387,86 @@ pub struct FlagUpdate {
     pub uid: u32,
     pub flags: Vec<String>,
     pub modseq: Option<u64>,
+}
+
+/// What a UIDVALIDITY remap did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemapReport {
+    /// Memberships re-keyed to a new UID: known mail, not downloaded again.
+    pub remapped: usize,
+    /// Old memberships whose message is no longer on the server.
+    pub dropped: usize,
+    /// New UIDs whose identity the mailbox does not know: the only mail to fetch.
+    pub to_fetch: Vec<u32>,
+}
+
+/// A UID the server listed but did not return, to try again later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryUid {
+    pub uid: u32,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+}
+
+/// A flag change made by the host application, waiting to be pushed to the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingFlagChange {
+    pub id: i64,
+    pub email_id: i64,
+    pub folder_id: i64,
+    /// `\Seen`, `\Flagged`, a keyword…
+    pub flag: String,
+    /// `true` to set the flag, `false` to clear it.
+    pub set: bool,
+    /// The membership's MODSEQ the change was based on, for UNCHANGEDSINCE.
+    pub based_on_modseq: Option<u64>,
+}
+
+/// A period during which a mailbox's credentials are refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialEpisode {
+    pub id: i64,
+    pub mailbox_id: i64,
+    pub reason: String,
+    pub opened_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// Channels that deliver a notice from the outbox; the login notice is read, not sent.
+pub const OUTBOX_CHANNELS: [&str; 2] = ["push", "email"];
+
+/// An undelivered notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub episode_id: i64,
+    pub mailbox_id: i64,
+    pub mailbox_email: String,
+    pub user_id: i64,
+    pub user_email: String,
+    pub channel: String,
+    pub reason: String,
+    pub attempts: i32,
+}
+
+/// What opening an episode did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpisodeOpened {
+    pub episode: CredentialEpisode,
+    /// False when an episode was already open: retries notify nobody again.
+    pub is_new: bool,
+    /// Who will be told (empty for a system mailbox nobody holds the capability for).
+    pub recipients: Vec<i64>,
+}
+
+/// How a sync run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SyncRunOutcome {
+    pub success: bool,
+    pub message: Option<String>,
+    pub emails_new: i64,
+    pub emails_changed: i64,
+    pub emails_removed: i64,
+    /// When a failed mailbox may be tried again.
+    pub backoff_until: Option<DateTime<Utc>>,
 }

@@ -206,6 +206,7 @@ diesel::joinable!(memberships -> folders (folder_id));
 diesel::joinable!(memberships -> emails (email_id));
 diesel::joinable!(credential_episodes -> mailboxes (mailbox_id));
 diesel::joinable!(notification_outbox -> credential_episodes (episode_id));
+diesel::joinable!(notification_outbox -> users (user_id));
 diesel::joinable!(sync_runs -> mailboxes (mailbox_id));
 
 diesel::allow_tables_to_appear_in_same_query!(

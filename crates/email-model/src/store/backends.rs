@@ -15,7 +15,7 @@ use secrecy::SecretString;
 use super::Store;
 use super::rows::*;
 use crate::error::{Result, StoreError};
-use crate::identity::{IdentityInput, choose_thread, identity, normalize_message_id, thread_keys};
+use crate::identity::{choose_thread, normalize_message_id, thread_keys};
 use crate::model::*;
 use crate::schema::*;
 use crate::secrets::{Keyring, SealedSecret};
@@ -223,19 +223,6 @@ fn new_email_row(
             .unwrap_or_else(|_| "[]".into()),
         created_at: now(),
     }
-}
-
-fn email_identity(email: &NewEmail) -> String {
-    let to: Vec<&str> = email.to.iter().filter_map(|a| a.email.as_deref()).collect();
-    identity(&IdentityInput {
-        message_id: email.message_id.as_deref(),
-        date: email.sent_at,
-        from: email.from.as_ref().and_then(|a| a.email.as_deref()),
-        to: &to,
-        subject: email.subject.as_deref(),
-        gmail_message_id: email.gmail_message_id,
-        email_id: email.email_id.as_deref(),
-    })
 }
 
 fn default_sync(folder_type: &str) -> bool {
@@ -610,7 +597,7 @@ macro_rules! impl_store {
                         )));
                     }
 
-                    let identities: Vec<String> = batch.emails.iter().map(email_identity).collect();
+                    let identities: Vec<String> = batch.emails.iter().map(NewEmail::identity).collect();
                     let mut known: HashMap<String, i64> = HashMap::new();
                     for chunk in identities.chunks(ROWS_PER_STATEMENT) {
                         let found: Vec<(String, i64)> = emails::table
@@ -971,7 +958,547 @@ macro_rules! impl_store {
                     .await?;
                 Ok(())
             }
+
+            async fn claim_due_mailbox(
+                &self,
+                holder: String,
+                lease_until: DateTime<Utc>,
+                due_before: DateTime<Utc>,
+            ) -> Result<Option<Mailbox>> {
+                let mut conn = self.connection().await?;
+                let claimed = conn
+                    .transaction::<_, StoreError, _>(async |conn| {
+                        let now = now();
+                        let candidate = mailboxes::table
+                            .filter(mailboxes::active.eq(true))
+                            .filter(mailboxes::sync_enabled.eq(true))
+                            .filter(mailboxes::secret_ciphertext.is_not_null())
+                            .filter(mailboxes::owner_user_id.is_null().or(diesel::dsl::exists(
+                                users::table
+                                    .filter(users::id.nullable().eq(mailboxes::owner_user_id))
+                                    .filter(users::enabled.eq(true)),
+                            )))
+                            .filter(mailboxes::backoff_until.is_null().or(mailboxes::backoff_until.le(now)))
+                            .filter(
+                                mailboxes::last_success_at
+                                    .is_null()
+                                    .or(mailboxes::last_success_at.le(naive(due_before))),
+                            )
+                            .filter(mailboxes::lease_holder.is_null().or(mailboxes::lease_expires_at.lt(now)))
+                            .order((mailboxes::last_success_at.is_not_null(), mailboxes::last_success_at, mailboxes::id))
+                            .select(mailboxes::id);
+                        let id: Option<i64> = claim_candidate!($variant, conn, candidate);
+                        let Some(id) = id else { return Ok(None) };
+                        diesel::update(mailboxes::table.find(id))
+                            .set((
+                                mailboxes::lease_holder.eq(Some(&holder)),
+                                mailboxes::lease_expires_at.eq(Some(naive(lease_until))),
+                            ))
+                            .execute(conn)
+                            .await?;
+                        Ok(Some(id))
+                    })
+                    .await?;
+                drop(conn);
+                match claimed {
+                    Some(id) => self.mailbox(id).await,
+                    None => Ok(None),
+                }
+            }
+
+            async fn remap_uid_validity(
+                &self,
+                folder_id: i64,
+                new_uid_validity: u32,
+                server: Vec<(u32, String)>,
+                cursors: FolderCursors,
+            ) -> Result<RemapReport> {
+                let mut conn = self.connection().await?;
+                conn.transaction::<_, StoreError, _>(async |conn| {
+                    let folder: FolderRow = folders::table
+                        .find(folder_id)
+                        .select(FolderRow::as_select())
+                        .first(conn)
+                        .await
+                        .optional()?
+                        .ok_or_else(|| StoreError::NotFound(format!("folder {folder_id}")))?;
+                    let new_validity = i64::from(new_uid_validity);
+                    // Which identities the mailbox knows among the server's messages.
+                    let identities: Vec<&String> = server.iter().map(|(_, identity)| identity).collect();
+                    let mut known: HashMap<String, i64> = HashMap::new();
+                    for chunk in identities.chunks(ROWS_PER_STATEMENT) {
+                        let found: Vec<(String, i64)> = emails::table
+                            .filter(emails::mailbox_id.eq(folder.mailbox_id))
+                            .filter(emails::identity.eq_any(chunk))
+                            .select((emails::identity, emails::id))
+                            .load(conn)
+                            .await?;
+                        known.extend(found);
+                    }
+                    // The old memberships go; their flags carry over to the re-keyed ones.
+                    let old: Vec<MembershipRow> = memberships::table
+                        .filter(memberships::folder_id.eq(folder_id))
+                        .filter(memberships::uid_validity.ne(new_validity))
+                        .select(MembershipRow::as_select())
+                        .load(conn)
+                        .await?;
+                    let old_flags: HashMap<i64, (String, Option<i64>)> =
+                        old.iter().map(|m| (m.email_id, (m.flags.clone(), m.modseq))).collect();
+                    diesel::delete(
+                        memberships::table
+                            .filter(memberships::folder_id.eq(folder_id))
+                            .filter(memberships::uid_validity.ne(new_validity)),
+                    )
+                    .execute(conn)
+                    .await?;
+                    let mut report = RemapReport::default();
+                    let mut rows: Vec<NewMembershipRow> = Vec::new();
+                    for (uid, identity) in &server {
+                        match known.get(identity) {
+                            Some(&email_id) => {
+                                let (flags, modseq) = old_flags.get(&email_id).cloned().unwrap_or_default();
+                                rows.push(NewMembershipRow {
+                                    folder_id,
+                                    uid_validity: new_validity,
+                                    uid: i64::from(*uid),
+                                    email_id,
+                                    flags,
+                                    modseq,
+                                });
+                            }
+                            None => report.to_fetch.push(*uid),
+                        }
+                    }
+                    let kept: HashSet<i64> = rows.iter().map(|r| r.email_id).collect();
+                    report.remapped = rows.iter().filter(|r| old_flags.contains_key(&r.email_id)).count();
+                    report.dropped = old.iter().filter(|m| !kept.contains(&m.email_id)).count();
+                    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                        upsert_memberships!($variant, conn, chunk);
+                    }
+                    let dropped_ids: Vec<i64> =
+                        old.iter().map(|m| m.email_id).filter(|id| !kept.contains(id)).collect();
+                    for chunk in dropped_ids.chunks(ROWS_PER_STATEMENT) {
+                        diesel::update(
+                            emails::table
+                                .filter(emails::id.eq_any(chunk))
+                                .filter(diesel::dsl::not(diesel::dsl::exists(
+                                    memberships::table.filter(memberships::email_id.eq(emails::id)),
+                                ))),
+                        )
+                        .set(emails::orphaned_at.eq(Some(now())))
+                        .execute(conn)
+                        .await?;
+                    }
+                    diesel::update(folders::table.find(folder_id))
+                        .set((
+                            folders::uid_validity.eq(Some(new_validity)),
+                            folders::synced_up_to_uid.eq(i64::from(cursors.synced_up_to_uid.unwrap_or(0))),
+                            folders::backfill_below_uid.eq(cursors.backfill_below_uid.flatten().map(i64::from)),
+                            folders::uid_next.eq(cursors.uid_next.map(i64::from)),
+                            folders::highest_modseq.eq(from_u64(cursors.highest_modseq)),
+                        ))
+                        .execute(conn)
+                        .await?;
+                    diesel::delete(retry_uids::table.filter(retry_uids::folder_id.eq(folder_id)))
+                        .execute(conn)
+                        .await?;
+                    report.to_fetch.sort_unstable();
+                    Ok(report)
+                })
+                .await
+            }
+
+            async fn record_retry_uids(&self, folder_id: i64, uid_validity: u32, uids: Vec<u32>, error: String) -> Result<()> {
+                let mut conn = self.connection().await?;
+                conn.transaction::<_, StoreError, _>(async |conn| {
+                    for uid in &uids {
+                        diesel::insert_into(retry_uids::table)
+                            .values((
+                                retry_uids::folder_id.eq(folder_id),
+                                retry_uids::uid_validity.eq(i64::from(uid_validity)),
+                                retry_uids::uid.eq(i64::from(*uid)),
+                                retry_uids::attempts.eq(1),
+                                retry_uids::last_error.eq(Some(&error)),
+                                retry_uids::next_attempt_at.eq(Some(now())),
+                            ))
+                            .on_conflict((retry_uids::folder_id, retry_uids::uid_validity, retry_uids::uid))
+                            .do_update()
+                            .set((
+                                retry_uids::attempts.eq(retry_uids::attempts + 1),
+                                retry_uids::last_error.eq(Some(&error)),
+                            ))
+                            .execute(conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+                .await
+            }
+
+            async fn retry_uids(&self, folder_id: i64, uid_validity: u32) -> Result<Vec<RetryUid>> {
+                let mut conn = self.connection().await?;
+                let rows: Vec<(i64, i32, Option<String>)> = retry_uids::table
+                    .filter(retry_uids::folder_id.eq(folder_id))
+                    .filter(retry_uids::uid_validity.eq(i64::from(uid_validity)))
+                    .order(retry_uids::uid)
+                    .select((retry_uids::uid, retry_uids::attempts, retry_uids::last_error))
+                    .load(&mut conn)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(uid, attempts, last_error)| RetryUid {
+                        uid: to_u32(Some(uid)).unwrap_or_default(),
+                        attempts,
+                        last_error,
+                    })
+                    .collect())
+            }
+
+            async fn clear_retry_uids(&self, folder_id: i64, uid_validity: u32, uids: Vec<u32>) -> Result<()> {
+                let mut conn = self.connection().await?;
+                let uids: Vec<i64> = uids.into_iter().map(i64::from).collect();
+                for chunk in uids.chunks(ROWS_PER_STATEMENT) {
+                    diesel::delete(
+                        retry_uids::table
+                            .filter(retry_uids::folder_id.eq(folder_id))
+                            .filter(retry_uids::uid_validity.eq(i64::from(uid_validity)))
+                            .filter(retry_uids::uid.eq_any(chunk)),
+                    )
+                    .execute(&mut conn)
+                    .await?;
+                }
+                Ok(())
+            }
+
+            async fn record_local_flag_change(&self, email_id: i64, folder_id: i64, flag: String, set: bool) -> Result<i64> {
+                let mut conn = self.connection().await?;
+                conn.transaction::<_, StoreError, _>(async |conn| {
+                    let modseq: Option<Option<i64>> = memberships::table
+                        .filter(memberships::folder_id.eq(folder_id))
+                        .filter(memberships::email_id.eq(email_id))
+                        .select(memberships::modseq)
+                        .first(conn)
+                        .await
+                        .optional()?;
+                    let Some(modseq) = modseq else {
+                        return Err(StoreError::NotFound(format!("email {email_id} in folder {folder_id}")));
+                    };
+                    let id: i64 = diesel::insert_into(pending_flag_changes::table)
+                        .values((
+                            pending_flag_changes::email_id.eq(email_id),
+                            pending_flag_changes::folder_id.eq(folder_id),
+                            pending_flag_changes::flag.eq(&flag),
+                            pending_flag_changes::set_flag.eq(set),
+                            pending_flag_changes::based_on_modseq.eq(modseq),
+                            pending_flag_changes::created_at.eq(now()),
+                        ))
+                        .returning(pending_flag_changes::id)
+                        .get_result(conn)
+                        .await?;
+                    Ok(id)
+                })
+                .await
+            }
+
+            async fn pending_flag_changes(&self, folder_id: i64) -> Result<Vec<PendingFlagChange>> {
+                let mut conn = self.connection().await?;
+                let rows: Vec<(i64, i64, i64, String, bool, Option<i64>)> = pending_flag_changes::table
+                    .filter(pending_flag_changes::folder_id.eq(folder_id))
+                    .order(pending_flag_changes::id)
+                    .select((
+                        pending_flag_changes::id,
+                        pending_flag_changes::email_id,
+                        pending_flag_changes::folder_id,
+                        pending_flag_changes::flag,
+                        pending_flag_changes::set_flag,
+                        pending_flag_changes::based_on_modseq,
+                    ))
+                    .load(&mut conn)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, email_id, folder_id, flag, set, based_on_modseq)| PendingFlagChange {
+                        id,
+                        email_id,
+                        folder_id,
+                        flag,
+                        set,
+                        based_on_modseq: to_u64(based_on_modseq),
+                    })
+                    .collect())
+            }
+
+            async fn clear_pending_flag_changes(&self, ids: Vec<i64>) -> Result<()> {
+                let mut conn = self.connection().await?;
+                for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                    diesel::delete(pending_flag_changes::table.filter(pending_flag_changes::id.eq_any(chunk)))
+                        .execute(&mut conn)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            async fn open_credential_episode(&self, mailbox_id: i64, reason: String) -> Result<EpisodeOpened> {
+                let mut conn = self.connection().await?;
+                conn.transaction::<_, StoreError, _>(async |conn| {
+                    let owner: Option<Option<i64>> = mailboxes::table
+                        .find(mailbox_id)
+                        .select(mailboxes::owner_user_id)
+                        .first(conn)
+                        .await
+                        .optional()?;
+                    let Some(owner) = owner else {
+                        return Err(StoreError::NotFound(format!("mailbox {mailbox_id}")));
+                    };
+                    let open: Option<EpisodeRow> = credential_episodes::table
+                        .filter(credential_episodes::mailbox_id.eq(mailbox_id))
+                        .filter(credential_episodes::closed_at.is_null())
+                        .select(EpisodeRow::as_select())
+                        .first(conn)
+                        .await
+                        .optional()?;
+                    let recipients: Vec<i64> = match owner {
+                        Some(owner) => users::table
+                            .filter(users::id.eq(owner))
+                            .filter(users::enabled.eq(true))
+                            .select(users::id)
+                            .load(conn)
+                            .await?,
+                        None => users::table
+                            .inner_join(user_capabilities::table)
+                            .filter(user_capabilities::capability.eq(CREDENTIAL_NOTIFICATIONS_CAPABILITY))
+                            .filter(users::enabled.eq(true))
+                            .select(users::id)
+                            .order(users::id)
+                            .load(conn)
+                            .await?,
+                    };
+                    if let Some(open) = open {
+                        return Ok(EpisodeOpened {
+                            episode: open.into(),
+                            is_new: false,
+                            recipients,
+                        });
+                    }
+                    let opened_at = now();
+                    let row: EpisodeRow = diesel::insert_into(credential_episodes::table)
+                        .values((
+                            credential_episodes::mailbox_id.eq(mailbox_id),
+                            credential_episodes::reason.eq(&reason),
+                            credential_episodes::opened_at.eq(opened_at),
+                        ))
+                        .returning(EpisodeRow::as_returning())
+                        .get_result(conn)
+                        .await?;
+                    for user_id in &recipients {
+                        for channel in OUTBOX_CHANNELS {
+                            diesel::insert_into(notification_outbox::table)
+                                .values((
+                                    notification_outbox::episode_id.eq(row.id),
+                                    notification_outbox::user_id.eq(*user_id),
+                                    notification_outbox::channel.eq(channel),
+                                    notification_outbox::created_at.eq(opened_at),
+                                ))
+                                .execute(conn)
+                                .await?;
+                        }
+                    }
+                    if recipients.is_empty() {
+                        tracing::warn!(mailbox_id, "credential failure of a system mailbox that no user is to be told about");
+                    }
+                    Ok(EpisodeOpened {
+                        episode: row.into(),
+                        is_new: true,
+                        recipients,
+                    })
+                })
+                .await
+            }
+
+            async fn close_credential_episode(&self, mailbox_id: i64) -> Result<bool> {
+                let mut conn = self.connection().await?;
+                conn.transaction::<_, StoreError, _>(async |conn| {
+                    let open: Option<i64> = credential_episodes::table
+                        .filter(credential_episodes::mailbox_id.eq(mailbox_id))
+                        .filter(credential_episodes::closed_at.is_null())
+                        .select(credential_episodes::id)
+                        .first(conn)
+                        .await
+                        .optional()?;
+                    let Some(id) = open else { return Ok(false) };
+                    let closed_at = now();
+                    diesel::update(credential_episodes::table.find(id))
+                        .set(credential_episodes::closed_at.eq(Some(closed_at)))
+                        .execute(conn)
+                        .await?;
+                    diesel::update(
+                        notification_outbox::table
+                            .filter(notification_outbox::episode_id.eq(id))
+                            .filter(notification_outbox::delivered_at.is_null()),
+                    )
+                    .set(notification_outbox::withdrawn_at.eq(Some(closed_at)))
+                    .execute(conn)
+                    .await?;
+                    Ok(true)
+                })
+                .await
+            }
+
+            async fn login_notices(&self, user_id: i64) -> Result<Vec<CredentialEpisode>> {
+                let mut conn = self.connection().await?;
+                let holds_capability = diesel::dsl::exists(
+                    user_capabilities::table
+                        .filter(user_capabilities::user_id.eq(user_id))
+                        .filter(user_capabilities::capability.eq(CREDENTIAL_NOTIFICATIONS_CAPABILITY)),
+                );
+                let rows: Vec<EpisodeRow> = credential_episodes::table
+                    .inner_join(mailboxes::table)
+                    .filter(credential_episodes::closed_at.is_null())
+                    .filter(
+                        mailboxes::owner_user_id
+                            .eq(user_id)
+                            .or(mailboxes::owner_user_id.is_null().and(holds_capability)),
+                    )
+                    .order(credential_episodes::opened_at)
+                    .select(EpisodeRow::as_select())
+                    .load(&mut conn)
+                    .await?;
+                Ok(rows.into_iter().map(CredentialEpisode::from).collect())
+            }
+
+            async fn undelivered_notifications(&self, limit: i64) -> Result<Vec<OutboxEntry>> {
+                let mut conn = self.connection().await?;
+                let rows: Vec<(i64, i64, i64, String, i64, String, String, String, i32)> = notification_outbox::table
+                    .inner_join(credential_episodes::table.inner_join(mailboxes::table))
+                    .inner_join(users::table)
+                    .filter(notification_outbox::delivered_at.is_null())
+                    .filter(notification_outbox::withdrawn_at.is_null())
+                    .order(notification_outbox::id)
+                    .limit(limit)
+                    .select((
+                        notification_outbox::id,
+                        notification_outbox::episode_id,
+                        mailboxes::id,
+                        mailboxes::email,
+                        users::id,
+                        users::email,
+                        notification_outbox::channel,
+                        credential_episodes::reason,
+                        notification_outbox::attempts,
+                    ))
+                    .load(&mut conn)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, episode_id, mailbox_id, mailbox_email, user_id, user_email, channel, reason, attempts)| {
+                        OutboxEntry { id, episode_id, mailbox_id, mailbox_email, user_id, user_email, channel, reason, attempts }
+                    })
+                    .collect())
+            }
+
+            async fn mark_notification_delivered(&self, id: i64) -> Result<()> {
+                let mut conn = self.connection().await?;
+                diesel::update(notification_outbox::table.find(id))
+                    .set(notification_outbox::delivered_at.eq(Some(now())))
+                    .execute(&mut conn)
+                    .await?;
+                Ok(())
+            }
+
+            async fn mark_notification_failed(&self, id: i64, error: String) -> Result<()> {
+                let mut conn = self.connection().await?;
+                diesel::update(notification_outbox::table.find(id))
+                    .set((
+                        notification_outbox::attempts.eq(notification_outbox::attempts + 1),
+                        notification_outbox::last_error.eq(Some(error)),
+                    ))
+                    .execute(&mut conn)
+                    .await?;
+                Ok(())
+            }
+
+            async fn start_sync_run(&self, mailbox_id: i64) -> Result<i64> {
+                let mut conn = self.connection().await?;
+                conn.transaction::<_, StoreError, _>(async |conn| {
+                    let started_at = now();
+                    let id: i64 = diesel::insert_into(sync_runs::table)
+                        .values((sync_runs::mailbox_id.eq(mailbox_id), sync_runs::started_at.eq(started_at)))
+                        .returning(sync_runs::id)
+                        .get_result(conn)
+                        .await?;
+                    diesel::update(mailboxes::table.find(mailbox_id))
+                        .set((
+                            mailboxes::sync_state.eq(SyncState::InProgress.as_str()),
+                            mailboxes::last_sync_started_at.eq(Some(started_at)),
+                        ))
+                        .execute(conn)
+                        .await?;
+                    Ok(id)
+                })
+                .await
+            }
+
+            async fn finish_sync_run(&self, run_id: i64, outcome: SyncRunOutcome) -> Result<()> {
+                let mut conn = self.connection().await?;
+                conn.transaction::<_, StoreError, _>(async |conn| {
+                    let finished_at = now();
+                    let mailbox_id: i64 = diesel::update(sync_runs::table.find(run_id))
+                        .set((
+                            sync_runs::finished_at.eq(Some(finished_at)),
+                            sync_runs::outcome.eq(if outcome.success { "success" } else { "failure" }),
+                            sync_runs::message.eq(&outcome.message),
+                            sync_runs::emails_new.eq(outcome.emails_new),
+                            sync_runs::emails_changed.eq(outcome.emails_changed),
+                            sync_runs::emails_removed.eq(outcome.emails_removed),
+                        ))
+                        .returning(sync_runs::mailbox_id)
+                        .get_result(conn)
+                        .await?;
+                    if outcome.success {
+                        diesel::update(mailboxes::table.find(mailbox_id))
+                            .set((
+                                mailboxes::sync_state.eq(SyncState::Success.as_str()),
+                                mailboxes::last_error.eq(None::<String>),
+                                mailboxes::last_sync_finished_at.eq(Some(finished_at)),
+                                mailboxes::last_success_at.eq(Some(finished_at)),
+                                mailboxes::backoff_until.eq(None::<chrono::NaiveDateTime>),
+                                mailboxes::consecutive_failures.eq(0),
+                            ))
+                            .execute(conn)
+                            .await?;
+                    } else {
+                        diesel::update(mailboxes::table.find(mailbox_id))
+                            .set((
+                                mailboxes::sync_state.eq(SyncState::Failure.as_str()),
+                                mailboxes::last_error.eq(&outcome.message),
+                                mailboxes::last_sync_finished_at.eq(Some(finished_at)),
+                                mailboxes::backoff_until.eq(outcome.backoff_until.map(naive)),
+                                mailboxes::consecutive_failures.eq(mailboxes::consecutive_failures + 1),
+                            ))
+                            .execute(conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+                .await
+            }
         }
+    };
+}
+
+/// The claim of one due mailbox: `FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite has one
+/// writer, and its transaction already excludes the others.
+macro_rules! claim_candidate {
+    (multi_row, $conn:expr, $query:expr) => {
+        $query
+            .for_update()
+            .skip_locked()
+            .first($conn)
+            .await
+            .optional()?
+    };
+    (row_by_row, $conn:expr, $query:expr) => {
+        $query.first($conn).await.optional()?
     };
 }
 

@@ -14,8 +14,9 @@ use secrecy::SecretString;
 
 use crate::error::Result;
 use crate::model::{
-    BatchReport, EmailBatch, FlagUpdate, Folder, FolderMergeReport, Mailbox, Membership,
-    NewMailbox, NewUser, ServerFolder, StoredEmail, User,
+    BatchReport, CredentialEpisode, EmailBatch, EpisodeOpened, FlagUpdate, Folder, FolderCursors,
+    FolderMergeReport, Mailbox, Membership, NewMailbox, NewUser, OutboxEntry, PendingFlagChange,
+    RemapReport, RetryUid, ServerFolder, StoredEmail, SyncRunOutcome, User,
 };
 
 pub use backends::{PgStore, SqliteStore, StoreOptions};
@@ -101,5 +102,100 @@ pub trait Store: Send + Sync {
         &self,
         mailbox_id: i64,
         holder: String,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Claims the next mailbox due for sync and leases it to `holder`: active, sync on, with a
+    /// secret, owner enabled (or a system mailbox), out of back-off, last success before
+    /// `due_before`, lease free; never-synced first, then the stalest. On PostgreSQL the
+    /// candidate is locked with `FOR UPDATE SKIP LOCKED`, so concurrent workers claim different
+    /// mailboxes.
+    fn claim_due_mailbox(
+        &self,
+        holder: String,
+        lease_until: DateTime<Utc>,
+        due_before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Mailbox>>> + Send;
+
+    /// After a UIDVALIDITY change: `server` holds each new UID with the identity of its message
+    /// (from its headers). Known mail gets its membership re-keyed (email rows untouched, no
+    /// download); memberships under the old UIDVALIDITY that match nothing go (their emails are
+    /// orphaned); new UIDs of unknown identity are returned to be fetched.
+    fn remap_uid_validity(
+        &self,
+        folder_id: i64,
+        new_uid_validity: u32,
+        server: Vec<(u32, String)>,
+        cursors: FolderCursors,
+    ) -> impl Future<Output = Result<RemapReport>> + Send;
+
+    /// Records UIDs the server listed but did not return (one attempt more each).
+    fn record_retry_uids(
+        &self,
+        folder_id: i64,
+        uid_validity: u32,
+        uids: Vec<u32>,
+        error: String,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn retry_uids(
+        &self,
+        folder_id: i64,
+        uid_validity: u32,
+    ) -> impl Future<Output = Result<Vec<RetryUid>>> + Send;
+    fn clear_retry_uids(
+        &self,
+        folder_id: i64,
+        uid_validity: u32,
+        uids: Vec<u32>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Records a flag change made by the host application (see docs/schema.md for its SQL).
+    fn record_local_flag_change(
+        &self,
+        email_id: i64,
+        folder_id: i64,
+        flag: String,
+        set: bool,
+    ) -> impl Future<Output = Result<i64>> + Send;
+    fn pending_flag_changes(
+        &self,
+        folder_id: i64,
+    ) -> impl Future<Output = Result<Vec<PendingFlagChange>>> + Send;
+    fn clear_pending_flag_changes(&self, ids: Vec<i64>) -> impl Future<Output = Result<()>> + Send;
+
+    /// Opens a credential-failure episode unless one is open, and queues its notices (push and
+    /// email) for the owner, or for a system mailbox for every enabled holder of the
+    /// notification capability.
+    fn open_credential_episode(
+        &self,
+        mailbox_id: i64,
+        reason: String,
+    ) -> impl Future<Output = Result<EpisodeOpened>> + Send;
+    /// Closes the open episode, if any, and withdraws its undelivered notices.
+    fn close_credential_episode(
+        &self,
+        mailbox_id: i64,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// The open episodes a user is to be shown at login.
+    fn login_notices(
+        &self,
+        user_id: i64,
+    ) -> impl Future<Output = Result<Vec<CredentialEpisode>>> + Send;
+    fn undelivered_notifications(
+        &self,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<OutboxEntry>>> + Send;
+    fn mark_notification_delivered(&self, id: i64) -> impl Future<Output = Result<()>> + Send;
+    fn mark_notification_failed(
+        &self,
+        id: i64,
+        error: String,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Starts a run: the mailbox is in progress.
+    fn start_sync_run(&self, mailbox_id: i64) -> impl Future<Output = Result<i64>> + Send;
+    /// Ends a run and records its outcome on the mailbox (state, error, back-off, counters).
+    fn finish_sync_run(
+        &self,
+        run_id: i64,
+        outcome: SyncRunOutcome,
     ) -> impl Future<Output = Result<()>> + Send;
 }

@@ -4,10 +4,12 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use crate::model::{
-    Address, AuthKind, BodyState, Folder, ImapSettings, Mailbox, Security, StoredAttachment,
-    SyncState,
+    Address, AuthKind, BodyState, CredentialEpisode, Folder, ImapSettings, Mailbox, Security,
+    StoredAttachment, SyncState,
 };
-use crate::schema::{attachments, emails, folders, mailboxes, memberships, users};
+use crate::schema::{
+    attachments, credential_episodes, emails, folders, mailboxes, memberships, users,
+};
 
 pub(crate) fn utc(value: NaiveDateTime) -> DateTime<Utc> {
     DateTime::from_naive_utc_and_offset(value, Utc)
@@ -279,4 +281,26 @@ pub(crate) struct NewMembershipRow {
     pub(crate) email_id: i64,
     pub(crate) flags: String,
     pub(crate) modseq: Option<i64>,
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = credential_episodes)]
+pub(crate) struct EpisodeRow {
+    pub(crate) id: i64,
+    pub(crate) mailbox_id: i64,
+    pub(crate) reason: String,
+    pub(crate) opened_at: NaiveDateTime,
+    pub(crate) closed_at: Option<NaiveDateTime>,
+}
+
+impl From<EpisodeRow> for CredentialEpisode {
+    fn from(row: EpisodeRow) -> Self {
+        Self {
+            id: row.id,
+            mailbox_id: row.mailbox_id,
+            reason: row.reason,
+            opened_at: utc(row.opened_at),
+            closed_at: row.closed_at.map(utc),
+        }
+    }
 }
