@@ -134,7 +134,9 @@ impl Keyring {
         if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
             return Err(Self::missing_for_postgres());
         }
-        let path = database_url.strip_prefix("sqlite://").unwrap_or(database_url);
+        let path = database_url
+            .strip_prefix("sqlite://")
+            .unwrap_or(database_url);
         let key_file = std::path::PathBuf::from(format!("{path}.key"));
         Ok(Self::load_or_create_file(&key_file)?.0)
     }
@@ -300,17 +302,22 @@ mod tests {
 
     #[test]
     fn postgres_needs_a_configured_key_and_sqlite_gets_a_key_file() {
-        let error = Keyring::for_database("postgres://db/mirror", None).unwrap_err().to_string();
+        let error = Keyring::for_database("postgres://db/mirror", None)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("IMAP_SYNC_SECRET_KEYS"), "{error}");
         let encoded = base64::engine::general_purpose::STANDARD.encode([1u8; 32]);
-        assert!(Keyring::for_database("postgres://db/mirror", Some(&format!("k9:{encoded}"))).is_ok());
+        assert!(
+            Keyring::for_database("postgres://db/mirror", Some(&format!("k9:{encoded}"))).is_ok()
+        );
 
         let dir = std::env::temp_dir().join(format!("email-model-fordb-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let database = dir.join("mirror.sqlite3");
         let first = Keyring::for_database(&database.to_string_lossy(), None).unwrap();
         assert!(dir.join("mirror.sqlite3.key").exists());
-        let again = Keyring::for_database(&format!("sqlite://{}", database.display()), None).unwrap();
+        let again =
+            Keyring::for_database(&format!("sqlite://{}", database.display()), None).unwrap();
         let sealed = first.seal(1, &SecretString::from("pw".to_owned())).unwrap();
         assert_eq!(again.open(1, &sealed).unwrap().expose_secret(), "pw");
         std::fs::remove_dir_all(&dir).unwrap();

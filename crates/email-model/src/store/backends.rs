@@ -138,8 +138,9 @@ impl SqliteStore {
     }
 }
 
-/// Rows per INSERT statement: far below PostgreSQL's 65,535 bind parameters.
-const ROWS_PER_STATEMENT: usize = 200;
+/// Rows per statement: a 1,000-message batch is one INSERT per table on PostgreSQL, and the
+/// widest row (emails, 26 columns) stays under PostgreSQL's 65,535 bind parameters.
+const ROWS_PER_STATEMENT: usize = 1000;
 
 /// INSERT of many rows: one statement per chunk on PostgreSQL, one per row on SQLite.
 macro_rules! insert_all {
@@ -727,38 +728,25 @@ macro_rules! impl_store {
                         memberships_written += upsert_memberships!($variant, conn, chunk);
                     }
 
+                    // One UPDATE: diesel leaves out the `None` members of the changeset.
+                    let cursors = batch.cursors;
                     diesel::update(folders::table.find(batch.folder_id))
                         .set((
                             folders::uid_validity.eq(Some(uid_validity)),
                             folders::synchronized_at.eq(Some(now())),
+                            cursors
+                                .synced_up_to_uid
+                                .map(|up_to| folders::synced_up_to_uid.eq(i64::from(up_to).max(folder.synced_up_to_uid))),
+                            cursors
+                                .backfill_below_uid
+                                .map(|backfill| folders::backfill_below_uid.eq(backfill.map(i64::from))),
+                            cursors.uid_next.map(|next| folders::uid_next.eq(Some(i64::from(next)))),
+                            cursors
+                                .highest_modseq
+                                .map(|modseq| folders::highest_modseq.eq(from_u64(Some(modseq)))),
                         ))
                         .execute(conn)
                         .await?;
-                    if let Some(up_to) = batch.cursors.synced_up_to_uid {
-                        let up_to = i64::from(up_to).max(folder.synced_up_to_uid);
-                        diesel::update(folders::table.find(batch.folder_id))
-                            .set(folders::synced_up_to_uid.eq(up_to))
-                            .execute(conn)
-                            .await?;
-                    }
-                    if let Some(backfill) = batch.cursors.backfill_below_uid {
-                        diesel::update(folders::table.find(batch.folder_id))
-                            .set(folders::backfill_below_uid.eq(backfill.map(i64::from)))
-                            .execute(conn)
-                            .await?;
-                    }
-                    if let Some(uid_next) = batch.cursors.uid_next {
-                        diesel::update(folders::table.find(batch.folder_id))
-                            .set(folders::uid_next.eq(Some(i64::from(uid_next))))
-                            .execute(conn)
-                            .await?;
-                    }
-                    if let Some(modseq) = batch.cursors.highest_modseq {
-                        diesel::update(folders::table.find(batch.folder_id))
-                            .set(folders::highest_modseq.eq(from_u64(Some(modseq))))
-                            .execute(conn)
-                            .await?;
-                    }
 
                     let report = BatchReport {
                         new_emails: new_indices.len(),
