@@ -7,3 +7,4 @@ mod connector;
 mod model_migrations;
 mod model_store;
 mod rig;
+mod sync;

@@ -200,6 +200,8 @@ pub struct Folder {
     pub highest_modseq: Option<u64>,
     pub synced_up_to_uid: u32,
     pub backfill_below_uid: Option<u32>,
+    /// The oldest date the first-sync window has reached in this folder.
+    pub window_start: Option<DateTime<Utc>>,
     pub synchronized_at: Option<DateTime<Utc>>,
     pub failure_count: i32,
 }
@@ -318,6 +320,8 @@ pub struct FolderCursors {
     pub backfill_below_uid: Option<Option<u32>>,
     pub uid_next: Option<u32>,
     pub highest_modseq: Option<u64>,
+    /// New oldest date reached by the window (only ever moves back).
+    pub window_start: Option<DateTime<Utc>>,
 }
 
 /// One transaction's worth of fetched mail for one folder.

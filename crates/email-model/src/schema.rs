@@ -64,6 +64,7 @@ diesel::table! {
         highest_modseq -> Nullable<BigInt>,
         synced_up_to_uid -> BigInt,
         backfill_below_uid -> Nullable<BigInt>,
+        window_start -> Nullable<Timestamp>,
         synchronized_at -> Nullable<Timestamp>,
         failure_count -> Integer,
     }

@@ -1,9 +1,25 @@
 //! `sync-core`: the synchronizer and the IMAP processor that keep the mirror in step with the
 //! server.
 //!
-//! It owns the sync policy: which mailboxes are due, leases, time budgets, back-off, first-sync
-//! windows, incremental sync and crash-safe resume points.
+//! It owns the sync policy: which mailboxes are due, leases, time budgets, back-off, credential
+//! episodes, first-sync windows, newest-first backfill, incremental new mail and crash-safe
+//! resume points (see [`processor`]'s cursors).
 //!
 //! Architecture invariant: it reaches the server, the database and the notification channels
-//! only through traits whose implementations live in `imap-connector`, `email-model` and
-//! `notify`; it never depends on `sync-bin`.
+//! only through traits (`imap_connector::MailServer`, `email_model::Store`, and the
+//! [`ServerFactory`] seam); it never depends on `sync-bin`.
+
+mod config;
+mod convert;
+mod error;
+mod factory;
+pub mod processor;
+mod progress;
+mod synchronizer;
+
+pub use config::SyncConfig;
+pub use error::{Result, SyncError};
+pub use factory::{ImapServerFactory, ServerFactory};
+pub use processor::MailboxReport;
+pub use progress::{ProgressEvent, ProgressSink, no_progress};
+pub use synchronizer::{MailboxOutcome, OutcomeStatus, RunReport, Synchronizer};

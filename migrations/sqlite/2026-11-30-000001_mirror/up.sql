@@ -68,6 +68,8 @@ CREATE TABLE folders (
     synced_up_to_uid BIGINT NOT NULL DEFAULT 0,
     -- Cursor 2: in-window mail with a UID below this one is still to be fetched (NULL: none).
     backfill_below_uid BIGINT,
+    -- The oldest date the first-sync window has reached: enlarging the window backfills below it.
+    window_start TIMESTAMP,
     synchronized_at TIMESTAMP,
     failure_count INTEGER NOT NULL DEFAULT 0,
     UNIQUE (mailbox_id, full_name)

@@ -442,6 +442,21 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn set_first_sync_days(&self, id: i64, days: i32) -> Result<()> {
+                if days < 1 {
+                    return Err(StoreError::Refused(format!("a window of {days} days")));
+                }
+                let mut conn = self.connection().await?;
+                let changed = diesel::update(mailboxes::table.find(id))
+                    .set((mailboxes::first_sync_days.eq(days), mailboxes::updated_at.eq(now())))
+                    .execute(&mut conn)
+                    .await?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound(format!("mailbox {id}")));
+                }
+                Ok(())
+            }
+
             async fn delete_mailbox(&self, id: i64) -> Result<()> {
                 let mut conn = self.connection().await?;
                 diesel::delete(mailboxes::table.find(id)).execute(&mut conn).await?;
@@ -744,6 +759,10 @@ macro_rules! impl_store {
                             cursors
                                 .highest_modseq
                                 .map(|modseq| folders::highest_modseq.eq(from_u64(Some(modseq)))),
+                            cursors.window_start.map(|start| {
+                                let start = naive(start);
+                                folders::window_start.eq(Some(folder.window_start.map_or(start, |known| known.min(start))))
+                            }),
                         ))
                         .execute(conn)
                         .await?;

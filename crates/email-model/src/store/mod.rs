@@ -42,6 +42,9 @@ pub trait Store: Send + Sync {
         id: i64,
         secret: SecretString,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Changes the first-sync window; a larger one backfills on the next run, a smaller one
+    /// deletes nothing.
+    fn set_first_sync_days(&self, id: i64, days: i32) -> impl Future<Output = Result<()>> + Send;
     /// Deletes the mailbox and all its mail.
     fn delete_mailbox(&self, id: i64) -> impl Future<Output = Result<()>> + Send;
 

@@ -138,6 +138,7 @@ pub(crate) struct FolderRow {
     pub(crate) highest_modseq: Option<i64>,
     pub(crate) synced_up_to_uid: i64,
     pub(crate) backfill_below_uid: Option<i64>,
+    pub(crate) window_start: Option<NaiveDateTime>,
     pub(crate) synchronized_at: Option<NaiveDateTime>,
     pub(crate) failure_count: i32,
 }
@@ -160,6 +161,7 @@ impl From<FolderRow> for Folder {
             highest_modseq: to_u64(row.highest_modseq),
             synced_up_to_uid: to_u32(Some(row.synced_up_to_uid)).unwrap_or_default(),
             backfill_below_uid: to_u32(row.backfill_below_uid),
+            window_start: row.window_start.map(utc),
             synchronized_at: row.synchronized_at.map(utc),
             failure_count: row.failure_count,
         }

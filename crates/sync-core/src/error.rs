@@ -1,0 +1,27 @@
+//! Why a mailbox's sync failed.
+
+use imap_connector::ConnectorError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Server(#[from] ConnectorError),
+    #[error(transparent)]
+    Store(#[from] email_model::StoreError),
+    #[error("the mailbox has no credentials")]
+    NoCredentials,
+    #[error("time budget of {0:?} reached")]
+    BudgetReached(std::time::Duration),
+}
+
+impl SyncError {
+    /// A refused login: the case that opens a credential episode and backs off long.
+    pub fn is_invalid_credentials(&self) -> bool {
+        matches!(
+            self,
+            Self::Server(ConnectorError::InvalidCredentials { .. })
+        )
+    }
+}
+
+pub type Result<T> = std::result::Result<T, SyncError>;

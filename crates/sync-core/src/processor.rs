@@ -1,0 +1,411 @@
+//! The IMAP processor: one mailbox's folders and mail, batch by batch.
+//!
+//! # Cursors
+//! Each folder has two cursors, committed with every batch:
+//! - `synced_up_to_uid`: every UID above it is new mail. The first batch of a first sync sets it
+//!   to the top of the folder (UIDNEXT − 1), so mail arriving during a long first sync is new
+//!   mail on the next run; later it moves up with each batch of new mail.
+//! - `backfill_below_uid`: in-window mail below it is still to fetch. A first sync fetches
+//!   newest first, and each batch moves this cursor down; it is cleared by the last batch.
+//!
+//! A crash between batches therefore resumes exactly: the backfill continues below the cursor,
+//! new mail above the other, and a batch replayed changes nothing.
+//!
+//! # Window
+//! The first sync of a folder takes mail received in the mailbox's window (`SINCE`, or
+//! `SENTSINCE` for sent folders) and records the window's start. Afterwards every new UID is
+//! imported whatever its date, and nothing is deleted for its age. Enlarging the window later
+//! backfills the mail between the new start and the recorded one.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use email_model::{EmailBatch, Folder, FolderCursors, Mailbox, Store};
+use imap_connector::{ConnectorError, FetchParts, MailServer};
+
+use crate::config::SyncConfig;
+use crate::convert::{new_email, server_folder};
+use crate::error::{Result, SyncError};
+use crate::progress::{ProgressEvent, ProgressSink};
+
+/// What one mailbox's sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MailboxReport {
+    pub folders_synced: usize,
+    pub emails_new: usize,
+    pub emails_known: usize,
+    /// Folders that failed without failing the mailbox (folder, error).
+    pub folder_errors: Vec<(String, String)>,
+    /// UIDs given up on after repeated empty FETCHes (folder, UID).
+    pub reported_uids: Vec<(String, u32)>,
+    /// The mailbox's time budget ran out: the rest continues on the next run.
+    pub budget_reached: bool,
+}
+
+pub(crate) struct Processor<'a, S: Store, M: MailServer> {
+    pub(crate) store: &'a S,
+    pub(crate) server: &'a mut M,
+    pub(crate) config: &'a SyncConfig,
+    pub(crate) progress: &'a ProgressSink,
+    pub(crate) mailbox: &'a Mailbox,
+    pub(crate) deadline: Instant,
+    pub(crate) report: MailboxReport,
+}
+
+/// IMAP's date format for SEARCH (`1-Nov-2026`).
+fn imap_date(date: DateTime<Utc>) -> String {
+    date.format("%-d-%b-%Y").to_string()
+}
+
+/// Errors that end the mailbox's sync rather than one folder's.
+fn is_mailbox_level(error: &SyncError) -> bool {
+    matches!(
+        error,
+        SyncError::Store(_)
+            | SyncError::BudgetReached(_)
+            | SyncError::NoCredentials
+            | SyncError::Server(
+                ConnectorError::InvalidCredentials { .. }
+                    | ConnectorError::LoginRefused { .. }
+                    | ConnectorError::Throttled { .. }
+                    | ConnectorError::Connection { .. }
+                    | ConnectorError::Timeout { .. }
+                    | ConnectorError::Tls(_)
+            )
+    )
+}
+
+impl<S: Store, M: MailServer> Processor<'_, S, M> {
+    pub(crate) async fn run(mut self) -> Result<MailboxReport> {
+        // Folders first: LIST is also where a refused login shows.
+        let server_folders = self.server.folders(true).await?;
+        self.store
+            .merge_folders(
+                self.mailbox.id,
+                server_folders.iter().map(server_folder).collect(),
+            )
+            .await?;
+        let folders = self.store.folders(self.mailbox.id).await?;
+        for folder in folders
+            .iter()
+            .filter(|f| f.sync_enabled && f.selectable && f.gone_since.is_none())
+        {
+            match self.sync_folder(folder).await {
+                Ok(()) => self.report.folders_synced += 1,
+                Err(SyncError::BudgetReached(_)) => {
+                    self.report.budget_reached = true;
+                    break;
+                }
+                Err(error) if is_mailbox_level(&error) => return Err(error),
+                Err(error) => {
+                    tracing::warn!(folder = %folder.full_name, %error, "folder sync failed");
+                    self.report
+                        .folder_errors
+                        .push((folder.full_name.clone(), error.to_string()));
+                }
+            }
+        }
+        Ok(self.report)
+    }
+
+    async fn sync_folder(&mut self, folder: &Folder) -> Result<()> {
+        let span = tracing::info_span!("folder", name = %folder.full_name);
+        let _entered = span.enter();
+        let selected = self.server.select(&folder.full_name).await?;
+        let uid_validity = selected.uid_validity.ok_or_else(|| {
+            SyncError::Server(ConnectorError::Protocol(format!(
+                "{}: SELECT gave no UIDVALIDITY",
+                folder.full_name
+            )))
+        })?;
+        if let Some(known) = folder.uid_validity
+            && known != uid_validity
+        {
+            return Err(SyncError::Server(ConnectorError::Protocol(format!(
+                "{}: UIDVALIDITY changed from {known} to {uid_validity}; re-sync of the folder is needed",
+                folder.full_name
+            ))));
+        }
+        let top = selected.uid_next.map(|n| n.saturating_sub(1));
+        let search_key = if folder.folder_type == "sent" {
+            "SENTSINCE"
+        } else {
+            "SINCE"
+        };
+        let window_start =
+            Utc::now() - ChronoDuration::days(i64::from(self.mailbox.first_sync_days));
+
+        self.retry(folder, uid_validity).await?;
+
+        let first_sync = folder.uid_validity.is_none() || folder.window_start.is_none();
+        if first_sync {
+            let mut uids = self
+                .server
+                .uid_search(&format!("{search_key} {}", imap_date(window_start)))
+                .await?;
+            let top = top.unwrap_or(0).max(uids.last().copied().unwrap_or(0));
+            uids.reverse();
+            let cursors = FolderCursors {
+                synced_up_to_uid: Some(top),
+                window_start: Some(window_start),
+                ..FolderCursors::default()
+            };
+            self.backfill(folder, uid_validity, uids, cursors).await?;
+        } else {
+            // An interrupted backfill continues below its cursor.
+            if let Some(below) = folder.backfill_below_uid.filter(|b| *b > 1) {
+                let start = folder.window_start.unwrap_or(window_start);
+                let mut uids = self
+                    .server
+                    .uid_search(&format!(
+                        "{search_key} {} UID 1:{}",
+                        imap_date(start),
+                        below - 1
+                    ))
+                    .await?;
+                uids.retain(|uid| *uid < below);
+                uids.reverse();
+                self.backfill(folder, uid_validity, uids, FolderCursors::default())
+                    .await?;
+            }
+            // An enlarged window backfills the difference; a shrunk one deletes nothing.
+            if let Some(recorded) = folder.window_start
+                && window_start < recorded - ChronoDuration::days(1)
+            {
+                let mut uids = self
+                    .server
+                    .uid_search(&format!(
+                        "{search_key} {} BEFORE {}",
+                        imap_date(window_start),
+                        imap_date(recorded)
+                    ))
+                    .await?;
+                let stored: HashSet<u32> = self
+                    .store
+                    .memberships(folder.id)
+                    .await?
+                    .into_iter()
+                    .filter(|m| m.uid_validity == uid_validity)
+                    .map(|m| m.uid)
+                    .collect();
+                uids.retain(|uid| !stored.contains(uid));
+                uids.reverse();
+                let cursors = FolderCursors {
+                    window_start: Some(window_start),
+                    ..FolderCursors::default()
+                };
+                self.fetch_in_batches(folder, uid_validity, uids, |_, last| {
+                    if last {
+                        cursors
+                    } else {
+                        FolderCursors::default()
+                    }
+                })
+                .await?;
+            }
+            // New mail above the cursor, oldest first so the cursor can follow each batch.
+            let above = folder.synced_up_to_uid;
+            let mut uids = self
+                .server
+                .uid_search(&format!("UID {}:*", above + 1))
+                .await?;
+            // `n:*` also matches the highest UID when it is below n (RFC 3501).
+            uids.retain(|uid| *uid > above);
+            self.fetch_in_batches(folder, uid_validity, uids, |batch, _| FolderCursors {
+                synced_up_to_uid: batch.iter().max().copied(),
+                ..FolderCursors::default()
+            })
+            .await?;
+        }
+
+        // The folder is in step: record what the server said about it.
+        self.commit(
+            folder,
+            uid_validity,
+            Vec::new(),
+            FolderCursors {
+                uid_next: selected.uid_next,
+                highest_modseq: selected.highest_modseq,
+                ..FolderCursors::default()
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Newest first: each batch moves the backfill cursor down to its lowest UID; the last one
+    /// clears it. `base` goes with every batch (the first sync's top and window).
+    async fn backfill(
+        &mut self,
+        folder: &Folder,
+        uid_validity: u32,
+        uids: Vec<u32>,
+        base: FolderCursors,
+    ) -> Result<()> {
+        if uids.is_empty() {
+            return self
+                .commit(
+                    folder,
+                    uid_validity,
+                    Vec::new(),
+                    FolderCursors {
+                        backfill_below_uid: Some(None),
+                        ..base
+                    },
+                )
+                .await
+                .map(|_| ());
+        }
+        self.fetch_in_batches(folder, uid_validity, uids, |batch, last| FolderCursors {
+            backfill_below_uid: Some(if last {
+                None
+            } else {
+                batch.iter().min().copied()
+            }),
+            ..base
+        })
+        .await
+    }
+
+    async fn fetch_in_batches(
+        &mut self,
+        folder: &Folder,
+        uid_validity: u32,
+        uids: Vec<u32>,
+        cursors_for: impl Fn(&[u32], bool) -> FolderCursors,
+    ) -> Result<()> {
+        let total = uids.len();
+        if total == 0 {
+            return Ok(());
+        }
+        (self.progress)(&ProgressEvent::FolderStarted {
+            mailbox_id: self.mailbox.id,
+            folder: folder.full_name.clone(),
+            to_fetch: total,
+        });
+        let batch_size = self.config.batch_size.max(1);
+        let batches: Vec<&[u32]> = uids.chunks(batch_size).collect();
+        let count = batches.len();
+        let mut done = 0;
+        for (index, batch) in batches.into_iter().enumerate() {
+            if Instant::now() >= self.deadline {
+                return Err(SyncError::BudgetReached(self.config.mailbox_budget));
+            }
+            let (messages, missing) = self.server.fetch_batch(batch, FetchParts::Full).await?;
+            let emails = messages.into_iter().map(new_email).collect();
+            self.commit(
+                folder,
+                uid_validity,
+                emails,
+                cursors_for(batch, index + 1 == count),
+            )
+            .await?;
+            if !missing.is_empty() {
+                tracing::info!(
+                    ?missing,
+                    "UIDs listed by the server but not returned by FETCH: retried later"
+                );
+                self.store
+                    .record_retry_uids(
+                        folder.id,
+                        uid_validity,
+                        missing,
+                        "listed but not returned by FETCH".into(),
+                    )
+                    .await?;
+            }
+            done += batch.len();
+            (self.progress)(&ProgressEvent::BatchCommitted {
+                mailbox_id: self.mailbox.id,
+                folder: folder.full_name.clone(),
+                uids: batch.to_vec(),
+                done,
+                total,
+            });
+            // Heartbeat: the lease lives as long as batches keep coming.
+            let until = Utc::now()
+                + ChronoDuration::from_std(self.config.lease).unwrap_or(ChronoDuration::minutes(5));
+            self.store
+                .acquire_lease(self.mailbox.id, self.config.worker_id.clone(), until)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn commit(
+        &mut self,
+        folder: &Folder,
+        uid_validity: u32,
+        emails: Vec<email_model::NewEmail>,
+        cursors: FolderCursors,
+    ) -> Result<()> {
+        let report = self
+            .store
+            .store_batch(EmailBatch {
+                mailbox_id: self.mailbox.id,
+                folder_id: folder.id,
+                uid_validity,
+                emails,
+                cursors,
+            })
+            .await?;
+        self.report.emails_new += report.new_emails;
+        self.report.emails_known += report.known_emails;
+        Ok(())
+    }
+
+    /// UIDs that came back empty before are asked for again; after too many attempts they
+    /// are reported and dropped.
+    async fn retry(&mut self, folder: &Folder, uid_validity: u32) -> Result<()> {
+        let retries = self.store.retry_uids(folder.id, uid_validity).await?;
+        if retries.is_empty() {
+            return Ok(());
+        }
+        let uids: Vec<u32> = retries.iter().map(|r| r.uid).collect();
+        let (messages, missing) = self.server.fetch_batch(&uids, FetchParts::Full).await?;
+        let returned: Vec<u32> = messages.iter().map(|m| m.uid).collect();
+        self.commit(
+            folder,
+            uid_validity,
+            messages.into_iter().map(new_email).collect(),
+            FolderCursors::default(),
+        )
+        .await?;
+        self.store
+            .clear_retry_uids(folder.id, uid_validity, returned)
+            .await?;
+        if !missing.is_empty() {
+            self.store
+                .record_retry_uids(
+                    folder.id,
+                    uid_validity,
+                    missing.clone(),
+                    "listed but not returned by FETCH".into(),
+                )
+                .await?;
+            let exhausted: Vec<u32> = retries
+                .iter()
+                .filter(|r| {
+                    missing.contains(&r.uid) && r.attempts + 1 >= self.config.max_retry_attempts
+                })
+                .map(|r| r.uid)
+                .collect();
+            if !exhausted.is_empty() {
+                tracing::warn!(
+                    ?exhausted,
+                    "the server keeps listing these UIDs without returning them: given up"
+                );
+                self.store
+                    .clear_retry_uids(folder.id, uid_validity, exhausted.clone())
+                    .await?;
+                self.report.reported_uids.extend(
+                    exhausted
+                        .into_iter()
+                        .map(|uid| (folder.full_name.clone(), uid)),
+                );
+            }
+        }
+        Ok(())
+    }
+}

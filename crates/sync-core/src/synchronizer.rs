@@ -1,0 +1,345 @@
+//! The synchronizer: which mailboxes to sync, one at a time under a lease, and what their
+//! outcome means (back-off, credential episodes).
+
+use std::time::{Duration, Instant};
+
+use chrono::{Duration as ChronoDuration, Utc};
+use email_model::{Mailbox, Store, StoreError, SyncRunOutcome};
+use imap_connector::{ConnectorError, MailServer};
+
+use crate::config::SyncConfig;
+use crate::error::SyncError;
+use crate::factory::ServerFactory;
+use crate::processor::{MailboxReport, Processor};
+use crate::progress::{ProgressEvent, ProgressSink, no_progress};
+
+/// How one mailbox's turn ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxOutcome {
+    pub mailbox_id: i64,
+    pub status: OutcomeStatus,
+    pub report: MailboxReport,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutcomeStatus {
+    Success,
+    /// The server refused the credentials: an episode is open, the mailbox backs off long.
+    InvalidCredentials(String),
+    Failure(String),
+    /// Not synced: another worker holds its lease.
+    LeaseHeld,
+    /// Not synced: not due yet, or in back-off (without force).
+    NotDue,
+    NotFound,
+}
+
+/// Every mailbox's outcome in one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunReport {
+    pub outcomes: Vec<MailboxOutcome>,
+    /// The run budget ran out before every due mailbox had its turn.
+    pub budget_reached: bool,
+}
+
+/// Syncs mailboxes through a store and a server factory.
+pub struct Synchronizer<S: Store, F: ServerFactory> {
+    store: S,
+    factory: F,
+    config: SyncConfig,
+    progress: ProgressSink,
+}
+
+impl<S: Store, F: ServerFactory> std::fmt::Debug for Synchronizer<S, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Synchronizer")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The delay a throttling server suggests ("Suggested Backoff Time: 299961 milliseconds").
+fn suggested_delay(message: &str) -> Option<Duration> {
+    let lower = message.to_ascii_lowercase();
+    let after = lower.split("backoff time:").nth(1)?;
+    let digits: String = after
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let value: u64 = digits.parse().ok()?;
+    Some(if after.contains("millisecond") {
+        Duration::from_millis(value)
+    } else {
+        Duration::from_secs(value)
+    })
+}
+
+impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
+    pub fn new(store: S, factory: F, config: SyncConfig) -> Self {
+        Self {
+            store,
+            factory,
+            config,
+            progress: no_progress(),
+        }
+    }
+
+    /// Sends progress events to `progress`.
+    pub fn with_progress(mut self, progress: ProgressSink) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn config(&self) -> &SyncConfig {
+        &self.config
+    }
+
+    /// Syncs every due mailbox, one after another, within the run budget.
+    pub async fn run_due(&self) -> Result<RunReport, StoreError> {
+        let started = Instant::now();
+        let mut report = RunReport::default();
+        loop {
+            if started.elapsed() >= self.config.run_budget {
+                report.budget_reached = true;
+                break;
+            }
+            let due_before = Utc::now() - self.due_age();
+            let Some(mailbox) = self
+                .store
+                .claim_due_mailbox(
+                    self.config.worker_id.clone(),
+                    self.lease_until(),
+                    due_before,
+                )
+                .await?
+            else {
+                break;
+            };
+            report.outcomes.push(self.sync_claimed(mailbox).await);
+        }
+        Ok(report)
+    }
+
+    /// Syncs the given mailboxes (the manual command). Without `force`, a mailbox that is not
+    /// due or is in back-off is skipped; with it, both are ignored. A lease held by another
+    /// worker is always respected.
+    pub async fn sync_mailboxes(&self, ids: &[i64], force: bool) -> Result<RunReport, StoreError> {
+        let mut report = RunReport::default();
+        for &id in ids {
+            let skipped = |status| MailboxOutcome {
+                mailbox_id: id,
+                status,
+                report: MailboxReport::default(),
+                duration: Duration::ZERO,
+            };
+            let Some(mailbox) = self.store.mailbox(id).await? else {
+                report.outcomes.push(skipped(OutcomeStatus::NotFound));
+                continue;
+            };
+            if !force && !self.is_due(&mailbox) {
+                report.outcomes.push(skipped(OutcomeStatus::NotDue));
+                continue;
+            }
+            if !self
+                .store
+                .acquire_lease(id, self.config.worker_id.clone(), self.lease_until())
+                .await?
+            {
+                report.outcomes.push(skipped(OutcomeStatus::LeaseHeld));
+                continue;
+            }
+            report.outcomes.push(self.sync_claimed(mailbox).await);
+        }
+        Ok(report)
+    }
+
+    fn due_age(&self) -> ChronoDuration {
+        let age = self
+            .config
+            .interval
+            .saturating_sub(self.config.due_tolerance);
+        ChronoDuration::from_std(age).unwrap_or(ChronoDuration::zero())
+    }
+
+    fn lease_until(&self) -> chrono::DateTime<Utc> {
+        Utc::now()
+            + ChronoDuration::from_std(self.config.lease).unwrap_or(ChronoDuration::minutes(5))
+    }
+
+    fn is_due(&self, mailbox: &Mailbox) -> bool {
+        let now = Utc::now();
+        let out_of_backoff = mailbox.backoff_until.is_none_or(|until| until <= now);
+        let stale = mailbox
+            .last_success_at
+            .is_none_or(|at| at <= now - self.due_age());
+        mailbox.active && mailbox.sync_enabled && mailbox.has_secret && out_of_backoff && stale
+    }
+
+    /// Runs a claimed mailbox and records its outcome; never fails the run.
+    async fn sync_claimed(&self, mailbox: Mailbox) -> MailboxOutcome {
+        let span = tracing::info_span!("mailbox", id = mailbox.id, email = %mailbox.email);
+        let _entered = span.enter();
+        let started = Instant::now();
+        (self.progress)(&ProgressEvent::MailboxStarted {
+            mailbox_id: mailbox.id,
+        });
+        let result = self.process(&mailbox).await;
+        let (status, report, outcome) = self.judge(&mailbox, result).await;
+        if let Err(error) = self.record(&mailbox, outcome).await {
+            tracing::error!(%error, "could not record the outcome");
+        }
+        if let Err(error) = self
+            .store
+            .release_lease(mailbox.id, self.config.worker_id.clone())
+            .await
+        {
+            tracing::error!(%error, "could not release the lease (it will expire)");
+        }
+        (self.progress)(&ProgressEvent::MailboxFinished {
+            mailbox_id: mailbox.id,
+            success: status == OutcomeStatus::Success,
+        });
+        MailboxOutcome {
+            mailbox_id: mailbox.id,
+            status,
+            report,
+            duration: started.elapsed(),
+        }
+    }
+
+    async fn process(&self, mailbox: &Mailbox) -> Result<(i64, MailboxReport), (i64, SyncError)> {
+        let run = self
+            .store
+            .start_sync_run(mailbox.id)
+            .await
+            .map_err(|e| (0, e.into()))?;
+        let secret = match self.store.mailbox_secret(mailbox.id).await {
+            Ok(Some(secret)) => secret,
+            Ok(None) => return Err((run, SyncError::NoCredentials)),
+            Err(error) => return Err((run, error.into())),
+        };
+        let mut server = self.factory.server_for(mailbox, secret);
+        let processor = Processor {
+            store: &self.store,
+            server: &mut server,
+            config: &self.config,
+            progress: &self.progress,
+            mailbox,
+            deadline: Instant::now() + self.config.mailbox_budget,
+            report: MailboxReport::default(),
+        };
+        // The processor stops between batches at its deadline; this limit only catches a
+        // server that stalls inside one command beyond its own timeouts.
+        let hard_limit = self.config.mailbox_budget + Duration::from_secs(120);
+        let result = match tokio::time::timeout(hard_limit, processor.run()).await {
+            Ok(result) => result,
+            Err(_) => Err(SyncError::BudgetReached(self.config.mailbox_budget)),
+        };
+        let _ = server.logout().await;
+        result
+            .map(|report| (run, report))
+            .map_err(|error| (run, error))
+    }
+
+    /// Turns a result into a status, a report and what to record.
+    async fn judge(
+        &self,
+        mailbox: &Mailbox,
+        result: Result<(i64, MailboxReport), (i64, SyncError)>,
+    ) -> (OutcomeStatus, MailboxReport, (i64, SyncRunOutcome)) {
+        match result {
+            Ok((run, report)) => {
+                if let Err(error) = self.store.close_credential_episode(mailbox.id).await {
+                    tracing::error!(%error, "could not close the credential episode");
+                }
+                let message = report
+                    .budget_reached
+                    .then(|| "time budget reached; the rest continues on the next run".to_owned());
+                let outcome = SyncRunOutcome {
+                    success: true,
+                    message,
+                    emails_new: report.emails_new as i64,
+                    emails_changed: report.emails_known as i64,
+                    ..SyncRunOutcome::default()
+                };
+                (OutcomeStatus::Success, report, (run, outcome))
+            }
+            Err((run, error)) => {
+                let failures = mailbox.consecutive_failures + 1;
+                let message = error.to_string();
+                let (status, backoff) = if error.is_invalid_credentials() {
+                    match self
+                        .store
+                        .open_credential_episode(mailbox.id, message.clone())
+                        .await
+                    {
+                        Ok(opened) if opened.is_new => {
+                            tracing::warn!(recipients = ?opened.recipients, "credentials refused: episode opened");
+                        }
+                        Ok(_) => tracing::info!("credentials still refused"),
+                        Err(store_error) => {
+                            tracing::error!(%store_error, "could not open the credential episode");
+                        }
+                    }
+                    (
+                        OutcomeStatus::InvalidCredentials(message.clone()),
+                        self.config.backoff(failures),
+                    )
+                } else {
+                    let suggested = match &error {
+                        SyncError::Server(ConnectorError::Throttled { message }) => {
+                            suggested_delay(message)
+                        }
+                        _ => None,
+                    };
+                    // Not the user's fault: retried sooner, at the latest after one interval.
+                    let backoff = suggested
+                        .unwrap_or_else(|| self.config.backoff(failures).min(self.config.interval));
+                    tracing::warn!(%error, ?backoff, "mailbox sync failed");
+                    (OutcomeStatus::Failure(message.clone()), backoff)
+                };
+                let outcome = SyncRunOutcome {
+                    success: false,
+                    message: Some(message),
+                    backoff_until: Some(
+                        Utc::now()
+                            + ChronoDuration::from_std(backoff).unwrap_or(ChronoDuration::hours(1)),
+                    ),
+                    ..SyncRunOutcome::default()
+                };
+                (status, MailboxReport::default(), (run, outcome))
+            }
+        }
+    }
+
+    async fn record(
+        &self,
+        _mailbox: &Mailbox,
+        (run, outcome): (i64, SyncRunOutcome),
+    ) -> Result<(), StoreError> {
+        if run == 0 {
+            return Ok(());
+        }
+        self.store.finish_sync_run(run, outcome).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_delays_are_read_from_the_message() {
+        assert_eq!(
+            suggested_delay("Request is throttled. Suggested Backoff Time: 299961 milliseconds"),
+            Some(Duration::from_millis(299_961))
+        );
+        assert_eq!(suggested_delay("[THROTTLED] slow down"), None);
+    }
+}
