@@ -30,6 +30,9 @@ pub trait MailServer: Send {
     ) -> impl Future<Output = Result<(Vec<FetchedMessage>, Vec<u32>)>> + Send;
 
     fn logout(&mut self) -> impl Future<Output = Result<()>> + Send;
+
+    /// Bytes (sent, received) on the wire so far.
+    fn wire_bytes(&self) -> (u64, u64);
 }
 
 impl MailServer for ImapConnector {
@@ -64,5 +67,10 @@ impl MailServer for ImapConnector {
 
     async fn logout(&mut self) -> Result<()> {
         ImapConnector::logout(self).await
+    }
+
+    fn wire_bytes(&self) -> (u64, u64) {
+        let counters = self.byte_counters();
+        (counters.sent(), counters.received())
     }
 }

@@ -41,6 +41,9 @@ pub struct MailboxReport {
     pub reported_uids: Vec<(String, u32)>,
     /// The mailbox's time budget ran out: the rest continues on the next run.
     pub budget_reached: bool,
+    /// Bytes sent to and received from the server.
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
 }
 
 pub(crate) struct Processor<'a, S: Store, M: MailServer> {

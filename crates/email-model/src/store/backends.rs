@@ -40,14 +40,17 @@ impl Default for StoreOptions {
 
 type SqliteConnection = SyncConnectionWrapper<diesel::SqliteConnection>;
 
-/// The store on PostgreSQL.
+/// The store on PostgreSQL. Clones share one pool.
+#[derive(Clone)]
 pub struct PgStore {
     pool: Pool<AsyncPgConnection>,
     keyring: Keyring,
     options: StoreOptions,
 }
 
-/// The store on an embedded SQLite file: one writer, WAL, foreign keys on.
+/// The store on an embedded SQLite file: one writer, WAL, foreign keys on. Clones share the
+/// writer.
+#[derive(Clone)]
 pub struct SqliteStore {
     pool: Pool<SqliteConnection>,
     keyring: Keyring,
@@ -432,6 +435,8 @@ macro_rules! impl_store {
                         mailboxes::secret_key_id.eq(sealed.key_id),
                         mailboxes::backoff_until.eq(None::<chrono::NaiveDateTime>),
                         mailboxes::consecutive_failures.eq(0),
+                        // New credentials make the mailbox due at once.
+                        mailboxes::last_success_at.eq(None::<chrono::NaiveDateTime>),
                         mailboxes::updated_at.eq(now()),
                     ))
                     .execute(&mut conn)

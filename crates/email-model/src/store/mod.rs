@@ -37,6 +37,7 @@ pub trait Store: Send + Sync {
     fn mailboxes(&self) -> impl Future<Output = Result<Vec<Mailbox>>> + Send;
     /// The mailbox's password or refresh token, opened with the store's keyring.
     fn mailbox_secret(&self, id: i64) -> impl Future<Output = Result<Option<SecretString>>> + Send;
+    /// Replaces the secret; resets the back-off and makes the mailbox due at once.
     fn set_mailbox_secret(
         &self,
         id: i64,
