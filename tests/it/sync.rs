@@ -519,3 +519,132 @@ async fn postgres_killed_at_random_moments_still_converges() {
 async fn sqlite_killed_at_random_moments_still_converges() {
     killed_at_random_moments_still_converges(Backend::Sqlite).await;
 }
+
+/// The body of every message in `folder`, by UID, read with the raw client.
+async fn server_messages(raw: &mut RawImap, folder: &str) -> Vec<(u32, Vec<u8>)> {
+    raw.command(&format!("SELECT {}", test_support::quote(folder)))
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
+    let reply = raw
+        .command("UID FETCH 1:* (UID BODY.PEEK[])")
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
+    reply
+        .untagged
+        .iter()
+        .filter_map(|line| {
+            let uid: u32 = line
+                .split("UID ")
+                .nth(1)?
+                .split([' ', ')'])
+                .next()?
+                .parse()
+                .ok()?;
+            let (head, rest) = line.split_once("BODY[] {")?;
+            let _ = head;
+            let (length, body) = rest.split_once("}\r\n")?;
+            let length: usize = length.parse().ok()?;
+            Some((uid, body.as_bytes()[..length].to_vec()))
+        })
+        .collect()
+}
+
+async fn stored_emails(rig: &Rig) -> Vec<email_model::StoredEmail> {
+    if rig.is_postgres() {
+        rig.pg().emails(rig.mailbox_id).await.unwrap()
+    } else {
+        rig.sqlite().emails(rig.mailbox_id).await.unwrap()
+    }
+}
+
+async fn the_mirror_holds_what_the_server_holds(backend: Backend) {
+    let rig = rig(backend, "content", 365).await;
+    let mut raw = rig.raw().await;
+    for (_, bytes) in integration_tests::corpus() {
+        raw.append("INBOX", &[], Some(Utc::now() - Duration::days(2)), &bytes)
+            .await
+            .unwrap();
+    }
+    seed(&mut raw, "INBOX", 30, 20, (1, 100)).await;
+    let (_, status) = rig.sync(7).await;
+    assert_eq!(status, OutcomeStatus::Success);
+
+    let stored = stored_emails(&rig).await;
+    let on_server = server_messages(&mut raw, "INBOX").await;
+    assert_eq!(on_server.len(), integration_tests::corpus().len() + 20);
+    assert_eq!(stored.len(), on_server.len());
+    for (uid, bytes) in &on_server {
+        let message = mail_parser::MessageParser::default().parse(bytes).unwrap();
+        let subject = message.subject().map(str::to_owned);
+        let candidates: Vec<&email_model::StoredEmail> = stored
+            .iter()
+            .filter(|e| e.subject == subject && e.message_id.as_deref() == message.message_id())
+            .collect();
+        assert_eq!(candidates.len(), 1, "UID {uid} {subject:?}");
+        let email = candidates[0];
+        let from = message
+            .from()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .map(str::to_owned);
+        assert_eq!(
+            email.from.as_ref().and_then(|a| a.email.clone()),
+            from,
+            "UID {uid}"
+        );
+        let to: Vec<Option<String>> = message
+            .to()
+            .map(|a| a.iter().map(|a| a.address().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            email.to.iter().map(|a| a.email.clone()).collect::<Vec<_>>(),
+            to,
+            "UID {uid}"
+        );
+        let date = message
+            .date()
+            .filter(|d| d.is_valid())
+            .map(|d| d.to_timestamp());
+        assert_eq!(email.sent_at.map(|d| d.timestamp()), date, "UID {uid}");
+        assert_eq!(
+            email.body_text.as_deref(),
+            message.body_text(0).as_deref(),
+            "UID {uid}"
+        );
+        assert_eq!(
+            email.body_html.as_deref(),
+            message.body_html(0).as_deref(),
+            "UID {uid}"
+        );
+        let attachments: Vec<(Option<String>, u64)> = message
+            .attachments()
+            .map(|a| {
+                use mail_parser::MimeHeaders;
+                (
+                    a.attachment_name().map(str::to_owned),
+                    a.contents().len() as u64,
+                )
+            })
+            .collect();
+        let stored_attachments: Vec<(Option<String>, u64)> = email
+            .attachments
+            .iter()
+            .map(|a| (a.name.clone(), a.size))
+            .collect();
+        assert_eq!(stored_attachments, attachments, "UID {uid}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_the_mirror_holds_what_the_server_holds() {
+    the_mirror_holds_what_the_server_holds(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_the_mirror_holds_what_the_server_holds() {
+    the_mirror_holds_what_the_server_holds(Backend::Sqlite).await;
+}
