@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
 mod connector;
+mod connector_changes;
 mod model_migrations;
 mod model_store;
 mod rig;

@@ -48,12 +48,16 @@ pub enum FetchParts {
 
 /// One IMAP account. Every method connects first if needed.
 pub struct ImapConnector {
-    config: ImapConfig,
-    address: String,
-    connection: Option<Established>,
-    instruments: Instruments,
-    selected: Option<SelectedFolder>,
-    delimiter: Option<Option<String>>,
+    pub(crate) config: ImapConfig,
+    pub(crate) address: String,
+    pub(crate) connection: Option<Established>,
+    pub(crate) instruments: Instruments,
+    pub(crate) selected: Option<SelectedFolder>,
+    pub(crate) delimiter: Option<Option<String>>,
+    /// Unsolicited changes (EXISTS, EXPUNGE, VANISHED) seen while running other commands, kept
+    /// until [`ImapConnector::take_events`]: async-imap would drop them past 100.
+    pub(crate) events: Vec<crate::changes::MailboxEvent>,
+    pub(crate) qresync_enabled: bool,
 }
 
 impl std::fmt::Debug for ImapConnector {
@@ -84,6 +88,8 @@ impl ImapConnector {
             },
             selected: None,
             delimiter: None,
+            events: Vec::new(),
+            qresync_enabled: false,
         }
     }
 
@@ -97,6 +103,7 @@ impl ImapConnector {
             let established = establish(&self.config, &self.instruments).await?;
             self.connection = Some(established);
             self.selected = None;
+            self.qresync_enabled = false;
         }
         Ok(())
     }
@@ -146,28 +153,42 @@ impl ImapConnector {
         Ok(())
     }
 
-    fn established(&mut self) -> Result<&mut Established> {
+    pub(crate) fn established(&mut self) -> Result<&mut Established> {
         self.connection
             .as_mut()
             .ok_or_else(|| ConnectorError::Protocol("not connected".into()))
     }
 
     /// Runs a raw command; drops the connection after a network failure so that the next call
-    /// reconnects.
-    async fn run<F>(&mut self, command: &str, each: F) -> Result<()>
+    /// reconnects. Unsolicited EXISTS, EXPUNGE and VANISHED are kept as events.
+    pub(crate) async fn run<F>(&mut self, command: &str, mut each: F) -> Result<()>
     where
         F: FnMut(&Response<'_>) -> Result<()>,
     {
         self.connect().await?;
         let limit = self.config.command_timeout;
         let address = self.address.clone();
+        let mut events = Vec::new();
         let connection = self.established()?;
-        let result = execute(&mut connection.session, command, limit, &address, each).await;
+        let result = execute(
+            &mut connection.session,
+            command,
+            limit,
+            &address,
+            |response| {
+                if let Some(event) = crate::changes::unsolicited_event(response) {
+                    events.push(event);
+                }
+                each(response)
+            },
+        )
+        .await;
+        self.events.extend(events);
         self.forget_connection_after(&result);
         result
     }
 
-    fn forget_connection_after<T>(&mut self, result: &Result<T>) {
+    pub(crate) fn forget_connection_after<T>(&mut self, result: &Result<T>) {
         if matches!(
             result,
             Err(ConnectorError::Connection { .. }
@@ -297,6 +318,8 @@ impl ImapConnector {
                 Ok(())
             })
             .await;
+        // Events of the previous folder, and this SELECT's own EXISTS, are no news now.
+        self.events.clear();
         match result {
             Ok(()) => {
                 self.selected = Some(selected.clone());
@@ -323,6 +346,44 @@ impl ImapConnector {
         uids.sort_unstable();
         uids.dedup();
         Ok(uids)
+    }
+
+    /// The UIDs of the selected folder's messages that match `query`: Gmail's `X-GM-RAW` when the
+    /// server has X-GM-EXT-1 and the query has a Gmail form, standard criteria otherwise
+    /// (`CHARSET UTF-8` for non-ASCII values). ESEARCH is not used: the response parser
+    /// underneath cannot read its answers, and plain UID SEARCH returns the same UIDs.
+    pub async fn find_uids(&mut self, query: &crate::search::SearchQuery) -> Result<Vec<u32>> {
+        if self.has("X-GM-EXT-1").await?
+            && let Some(raw) = query.to_gmail_raw().filter(|raw| !raw.is_empty())
+        {
+            return if raw.is_ascii() {
+                self.uid_search(&format!("X-GM-RAW {}", quote(&raw))).await
+            } else {
+                self.uid_search(&format!(
+                    "CHARSET UTF-8 X-GM-RAW {{{}+}}\r\n{raw}",
+                    raw.len()
+                ))
+                .await
+            };
+        }
+        let compiled = query.compile(self.has("LITERAL+").await?);
+        let charset = if compiled.needs_utf8 {
+            "CHARSET UTF-8 "
+        } else {
+            ""
+        };
+        self.uid_search(&format!("{charset}{}", compiled.criteria))
+            .await
+    }
+
+    /// Streams the messages of the selected folder that match `query`.
+    pub async fn find_items(
+        &mut self,
+        query: &crate::search::SearchQuery,
+        parts: FetchParts,
+    ) -> Result<FetchStream<'_>> {
+        let uids = self.find_uids(query).await?;
+        Ok(self.fetch(&uids, parts))
     }
 
     /// Streams the messages with these UIDs from the selected folder, in batches whose command

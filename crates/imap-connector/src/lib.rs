@@ -15,28 +15,36 @@
 //! Architecture invariant: this crate depends on no other crate of the workspace. It knows no
 //! database and no sync policy, so it can be reused alone as an IMAP library.
 
+mod changes;
 mod config;
 mod connect;
 mod connector;
 mod error;
+mod flags;
 mod folders;
+mod idle;
 mod message;
 mod seam;
+mod search;
 mod session;
 mod stream;
 mod tls;
 pub mod utf7;
 
+pub use changes::{Changes, FlagState, MailboxEvent};
 pub use config::{Credentials, DEFAULT_MAX_MESSAGE_SIZE, ImapConfig, Security, TlsOptions};
 pub use connector::{FetchParts, FetchStream, ImapConnector, ImapConnectorFactory, SelectedFolder};
 pub use error::{ConnectorError, Result};
+pub use flags::CopyResult;
 pub use folders::{Folder, FolderCounts, FolderType};
+pub use idle::{MAX_IDLE, WaitOutcome, WaitedVia};
 pub use message::{
     Address, Attachment, Body, FetchedMessage, GmailIds, Headers, Importance, ParseProblem,
 };
 pub use seam::MailServer;
 #[cfg(feature = "mock")]
 pub use seam::MockMailServer;
+pub use search::{CompiledSearch, Criterion, SearchQuery};
 pub use stream::{ByteCounters, SentCommand};
 
 /// Filter directives a binary must add to its log filter: they keep async-imap's TRACE

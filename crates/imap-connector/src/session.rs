@@ -10,8 +10,9 @@ use crate::stream::BoxedStream;
 
 pub(crate) type ImapSession = async_imap::Session<BoxedStream>;
 
-/// Sends `command` and hands every response before the tagged one to `each`; `Ok` only when
-/// the tagged status is OK. `limit` bounds each wait for the next response, so a long FETCH may
+/// Sends `command` and hands every response to `each`, the tagged OK last (so that its
+/// response code, such as COPYUID or MODIFIED, can be read); `Ok` only when the tagged status is
+/// OK. `limit` bounds each wait for the next response, so a long FETCH may
 /// take longer in all as long as the server keeps talking.
 pub(crate) async fn execute<F>(
     session: &mut ImapSession,
@@ -51,7 +52,7 @@ where
         {
             let text = outcome_text(outcome);
             return match status {
-                Status::Ok => Ok(()),
+                Status::Ok => each(response.parsed()),
                 Status::No => Err(classify_refusal(&format!("{operation}: {text}"), false)),
                 _ => Err(ConnectorError::Protocol(format!(
                     "{operation}: {status:?} {text}"
