@@ -5,6 +5,7 @@
 
 mod connector;
 mod connector_changes;
+mod connector_oauth;
 mod model_migrations;
 mod model_store;
 mod rig;

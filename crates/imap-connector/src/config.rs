@@ -23,6 +23,8 @@ pub enum Credentials {
     Password(SecretString),
     /// An OAuth2 access token, sent with SASL XOAUTH2.
     OAuth2AccessToken(SecretString),
+    /// OAuth2 with a token source asked for a fresh access token at each login.
+    OAuth2(std::sync::Arc<dyn crate::oauth::TokenSource>),
 }
 
 /// Trust settings for TLS.

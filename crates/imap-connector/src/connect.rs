@@ -354,25 +354,45 @@ async fn login(
                 Err((error, _client)) => Err(from_imap(error, address, true)),
             }
         }
-        Credentials::OAuth2AccessToken(token) => {
-            let mut authenticator = XOAuth2 {
-                initial: format!(
-                    "user={}\x01auth=Bearer {}\x01\x01",
-                    config.user,
-                    token.expose_secret()
-                ),
-                sent: false,
-            };
-            let result = with_timeout(
-                config.command_timeout,
-                "AUTHENTICATE",
-                client.authenticate("XOAUTH2", &mut authenticator),
-            )
-            .await?;
-            match result {
-                Ok(session) => Ok((session, None)),
-                Err((error, _client)) => Err(from_imap(error, address, true)),
-            }
+        Credentials::OAuth2AccessToken(token) => xoauth2(config, client, address, token).await,
+        Credentials::OAuth2(source) => {
+            let grant = source.access_token().await.map_err(|error| match error {
+                crate::oauth::TokenError::RefreshRefused(message) => {
+                    ConnectorError::InvalidCredentials {
+                        message: format!("OAuth2 refresh refused: {message}"),
+                    }
+                }
+                crate::oauth::TokenError::Transient(message) => {
+                    ConnectorError::TokenEndpoint(message)
+                }
+            })?;
+            xoauth2(config, client, address, &grant.access_token).await
         }
+    }
+}
+
+async fn xoauth2(
+    config: &ImapConfig,
+    client: Client,
+    address: &str,
+    token: &secrecy::SecretString,
+) -> Result<(ImapSession, Option<BTreeSet<String>>)> {
+    let mut authenticator = XOAuth2 {
+        initial: format!(
+            "user={}\x01auth=Bearer {}\x01\x01",
+            config.user,
+            token.expose_secret()
+        ),
+        sent: false,
+    };
+    let result = with_timeout(
+        config.command_timeout,
+        "AUTHENTICATE",
+        client.authenticate("XOAUTH2", &mut authenticator),
+    )
+    .await?;
+    match result {
+        Ok(session) => Ok((session, None)),
+        Err((error, _client)) => Err(from_imap(error, address, true)),
     }
 }

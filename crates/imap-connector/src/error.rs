@@ -32,6 +32,10 @@ pub enum ConnectorError {
     /// BAD, a NO where OK was needed, or an answer we cannot parse.
     #[error("protocol: {0}")]
     Protocol(String),
+    /// The OAuth2 token endpoint failed for a reason that may pass (a refused refresh is
+    /// [`ConnectorError::InvalidCredentials`]).
+    #[error("OAuth2 token endpoint: {0}")]
+    TokenEndpoint(String),
     #[error("folder not found: {0}")]
     FolderNotFound(String),
     #[error("folder cannot be selected: {0}")]

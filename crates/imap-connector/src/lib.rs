@@ -24,6 +24,7 @@ mod flags;
 mod folders;
 mod idle;
 mod message;
+mod oauth;
 mod seam;
 mod search;
 mod session;
@@ -41,6 +42,7 @@ pub use idle::{MAX_IDLE, WaitOutcome, WaitedVia};
 pub use message::{
     Address, Attachment, Body, FetchedMessage, GmailIds, Headers, Importance, ParseProblem,
 };
+pub use oauth::{OAuth2Settings, OAuth2TokenProvider, TokenError, TokenGrant, TokenSource};
 pub use seam::MailServer;
 #[cfg(feature = "mock")]
 pub use seam::MockMailServer;

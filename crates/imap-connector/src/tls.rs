@@ -12,6 +12,13 @@ use crate::config::TlsOptions;
 use crate::error::{ConnectorError, Result};
 
 pub(crate) fn tls_connector(options: &TlsOptions) -> Result<tokio_rustls::TlsConnector> {
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(rustls_config(
+        options,
+    )?)))
+}
+
+/// The rustls configuration for these options (ring provider, webpki roots, extra CA).
+pub(crate) fn rustls_config(options: &TlsOptions) -> Result<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -41,7 +48,7 @@ pub(crate) fn tls_connector(options: &TlsOptions) -> Result<tokio_rustls::TlsCon
         }
         builder.with_root_certificates(roots).with_no_client_auth()
     };
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+    Ok(config)
 }
 
 #[derive(Debug)]
