@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::changes::{Changes, FlagState};
 use crate::connector::{FetchParts, ImapConnector, SelectedFolder};
 use crate::error::Result;
 use crate::folders::Folder;
@@ -30,6 +31,24 @@ pub trait MailServer: Send {
     ) -> impl Future<Output = Result<(Vec<FetchedMessage>, Vec<u32>)>> + Send;
 
     fn logout(&mut self) -> impl Future<Output = Result<()>> + Send;
+
+    /// `ENABLE QRESYNC` when offered (before SELECT); true when enabled.
+    fn enable_qresync(&mut self) -> impl Future<Output = Result<bool>> + Send;
+    /// Flag changes (and expunges, with QRESYNC) in the selected folder since `modseq`.
+    fn changes_since(&mut self, modseq: u64) -> impl Future<Output = Result<Changes>> + Send;
+    /// Every UID of the selected folder.
+    fn all_uids(&mut self) -> impl Future<Output = Result<Vec<u32>>> + Send;
+    /// The flags of these UIDs.
+    fn flags_of(&mut self, uids: &[u32]) -> impl Future<Output = Result<Vec<FlagState>>> + Send;
+    /// Adds (`set`) or removes one flag; with `unchanged_since`, returns the UIDs the server
+    /// changed after that MODSEQ, left untouched.
+    fn store_flag(
+        &mut self,
+        uids: &[u32],
+        flag: &str,
+        set: bool,
+        unchanged_since: Option<u64>,
+    ) -> impl Future<Output = Result<Vec<u32>>> + Send;
 
     /// Bytes (sent, received) on the wire so far.
     fn wire_bytes(&self) -> (u64, u64);
@@ -67,6 +86,36 @@ impl MailServer for ImapConnector {
 
     async fn logout(&mut self) -> Result<()> {
         ImapConnector::logout(self).await
+    }
+
+    async fn enable_qresync(&mut self) -> Result<bool> {
+        ImapConnector::enable_qresync(self).await
+    }
+
+    async fn changes_since(&mut self, modseq: u64) -> Result<Changes> {
+        ImapConnector::changes_since(self, modseq).await
+    }
+
+    async fn all_uids(&mut self) -> Result<Vec<u32>> {
+        ImapConnector::all_uids(self).await
+    }
+
+    async fn flags_of(&mut self, uids: &[u32]) -> Result<Vec<FlagState>> {
+        ImapConnector::flags_of(self, uids).await
+    }
+
+    async fn store_flag(
+        &mut self,
+        uids: &[u32],
+        flag: &str,
+        set: bool,
+        unchanged_since: Option<u64>,
+    ) -> Result<Vec<u32>> {
+        if set {
+            self.add_flags(uids, &[flag], unchanged_since).await
+        } else {
+            self.remove_flags(uids, &[flag], unchanged_since).await
+        }
     }
 
     fn wire_bytes(&self) -> (u64, u64) {

@@ -17,11 +17,11 @@
 //! imported whatever its date, and nothing is deleted for its age. Enlarging the window later
 //! backfills the mail between the new start and the recorded one.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use email_model::{EmailBatch, Folder, FolderCursors, Mailbox, Store};
+use email_model::{EmailBatch, FlagUpdate, Folder, FolderCursors, Mailbox, Store};
 use imap_connector::{ConnectorError, FetchParts, MailServer};
 
 use crate::config::SyncConfig;
@@ -54,6 +54,10 @@ pub(crate) struct Processor<'a, S: Store, M: MailServer> {
     pub(crate) mailbox: &'a Mailbox,
     pub(crate) deadline: Instant,
     pub(crate) report: MailboxReport,
+    /// Re-check every synced message's flags and membership, whatever CONDSTORE says.
+    pub(crate) force: bool,
+    /// The highest MODSEQ seen in the folder being synced.
+    pub(crate) latest_modseq: Option<u64>,
 }
 
 /// IMAP's date format for SEARCH (`1-Nov-2026`).
@@ -115,6 +119,10 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
     async fn sync_folder(&mut self, folder: &Folder) -> Result<()> {
         let span = tracing::info_span!("folder", name = %folder.full_name);
         let _entered = span.enter();
+        // QRESYNC must be enabled before SELECT for VANISHED to come.
+        let capabilities = self.server.capabilities().await?;
+        let condstore = capabilities.contains("CONDSTORE");
+        let qresync = capabilities.contains("QRESYNC") && self.server.enable_qresync().await?;
         let selected = self.server.select(&folder.full_name).await?;
         let uid_validity = selected.uid_validity.ok_or_else(|| {
             SyncError::Server(ConnectorError::Protocol(format!(
@@ -122,14 +130,29 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
                 folder.full_name
             )))
         })?;
-        if let Some(known) = folder.uid_validity
+        self.latest_modseq = selected.highest_modseq;
+        let top = selected.uid_next.map(|n| n.saturating_sub(1));
+        let remapped;
+        let folder = if let Some(known) = folder.uid_validity
             && known != uid_validity
         {
-            return Err(SyncError::Server(ConnectorError::Protocol(format!(
-                "{}: UIDVALIDITY changed from {known} to {uid_validity}; re-sync of the folder is needed",
-                folder.full_name
-            ))));
-        }
+            self.remap(folder, uid_validity, top.unwrap_or(0)).await?;
+            remapped = self
+                .store
+                .folders(self.mailbox.id)
+                .await?
+                .into_iter()
+                .find(|f| f.id == folder.id)
+                .ok_or_else(|| {
+                    SyncError::Store(email_model::StoreError::NotFound(format!(
+                        "folder {}",
+                        folder.id
+                    )))
+                })?;
+            &remapped
+        } else {
+            folder
+        };
         let top = selected.uid_next.map(|n| n.saturating_sub(1));
         let search_key = if folder.folder_type == "sent" {
             "SENTSINCE"
@@ -156,6 +179,11 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
             };
             self.backfill(folder, uid_validity, uids, cursors).await?;
         } else {
+            // Local changes first: the reconciliation below then reads back the server's truth.
+            self.push_local_changes(folder, uid_validity, condstore)
+                .await?;
+            self.reconcile(folder, uid_validity, condstore, qresync)
+                .await?;
             // An interrupted backfill continues below its cursor.
             if let Some(below) = folder.backfill_below_uid.filter(|b| *b > 1) {
                 let start = folder.window_start.unwrap_or(window_start);
@@ -229,7 +257,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
             Vec::new(),
             FolderCursors {
                 uid_next: selected.uid_next,
-                highest_modseq: selected.highest_modseq,
+                highest_modseq: self.latest_modseq,
                 ..FolderCursors::default()
             },
         )
@@ -356,6 +384,217 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
         self.report.emails_new += report.new_emails;
         self.report.emails_known += report.known_emails;
         Ok(())
+    }
+
+    /// Pushes the host application's flag changes with `+FLAGS`/`-FLAGS`, one flag at a time.
+    /// Conflict rule: with CONDSTORE the change carries UNCHANGEDSINCE the MODSEQ it was based on,
+    /// so when the server changed the message since, the server wins; without CONDSTORE the
+    /// local change wins.
+    async fn push_local_changes(
+        &mut self,
+        folder: &Folder,
+        uid_validity: u32,
+        condstore: bool,
+    ) -> Result<()> {
+        let pending = self.store.pending_flag_changes(folder.id).await?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let uids: HashMap<i64, u32> = self
+            .store
+            .memberships(folder.id)
+            .await?
+            .into_iter()
+            .filter(|m| m.uid_validity == uid_validity)
+            .map(|m| (m.email_id, m.uid))
+            .collect();
+        let mut done = Vec::with_capacity(pending.len());
+        for change in pending {
+            if let Some(&uid) = uids.get(&change.email_id) {
+                let unchanged_since = if condstore {
+                    change.based_on_modseq
+                } else {
+                    None
+                };
+                let refused = self
+                    .server
+                    .store_flag(&[uid], &change.flag, change.set, unchanged_since)
+                    .await?;
+                if !refused.is_empty() {
+                    tracing::info!(uid, flag = %change.flag, "changed on the server meanwhile: the server's flags win");
+                }
+            }
+            done.push(change.id);
+        }
+        self.store.clear_pending_flag_changes(done).await?;
+        Ok(())
+    }
+
+    /// Flags and expunges since the last run: CHANGEDSINCE (and VANISHED with QRESYNC) where the
+    /// server has them; otherwise — and when forced — the UID list and the flags of every synced
+    /// message, in chunks. Mail never synced (outside the window) is not looked at.
+    async fn reconcile(
+        &mut self,
+        folder: &Folder,
+        uid_validity: u32,
+        condstore: bool,
+        qresync: bool,
+    ) -> Result<()> {
+        let known_modseq = folder.highest_modseq.filter(|_| condstore && !self.force);
+        let mut stored: Option<Vec<email_model::Membership>> = None;
+        if let Some(modseq) = known_modseq {
+            let changes = self.server.changes_since(modseq).await?;
+            let updates: Vec<FlagUpdate> = changes
+                .changed
+                .iter()
+                .filter_map(|c| {
+                    c.uid.map(|uid| FlagUpdate {
+                        uid,
+                        flags: c.flags.clone(),
+                        modseq: c.modseq,
+                    })
+                })
+                .collect();
+            self.latest_modseq = self.latest_modseq.max(changes.highest_modseq);
+            if !updates.is_empty() {
+                self.store
+                    .update_flags(folder.id, uid_validity, updates, None)
+                    .await?;
+            }
+            if qresync {
+                if !changes.vanished.is_empty() {
+                    self.store
+                        .remove_uids(folder.id, uid_validity, changes.vanished)
+                        .await?;
+                }
+                return Ok(());
+            }
+        } else {
+            let memberships = self.memberships(folder.id, uid_validity).await?;
+            let uids: Vec<u32> = memberships.iter().map(|m| m.uid).collect();
+            let mut updates = Vec::new();
+            for chunk in uids.chunks(1000) {
+                for state in self.server.flags_of(chunk).await? {
+                    let Some(uid) = state.uid else { continue };
+                    let known = memberships
+                        .binary_search_by_key(&uid, |m| m.uid)
+                        .ok()
+                        .map(|i| &memberships[i]);
+                    let differs = known.is_some_and(|m| {
+                        let mut a = m.flags.clone();
+                        let mut b = state.flags.clone();
+                        a.sort();
+                        b.sort();
+                        a != b
+                    });
+                    if differs {
+                        updates.push(FlagUpdate {
+                            uid,
+                            flags: state.flags,
+                            modseq: state.modseq,
+                        });
+                    }
+                }
+            }
+            if !updates.is_empty() {
+                self.store
+                    .update_flags(folder.id, uid_validity, updates, None)
+                    .await?;
+            }
+            stored = Some(memberships);
+        }
+        // Expunges without QRESYNC: the synced UIDs the server no longer lists.
+        let stored = match stored {
+            Some(stored) => stored,
+            None => self.memberships(folder.id, uid_validity).await?,
+        };
+        let on_server: HashSet<u32> = self.server.all_uids().await?.into_iter().collect();
+        let gone: Vec<u32> = stored
+            .iter()
+            .map(|m| m.uid)
+            .filter(|uid| !on_server.contains(uid))
+            .collect();
+        if !gone.is_empty() {
+            self.store
+                .remove_uids(folder.id, uid_validity, gone)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn memberships(
+        &self,
+        folder_id: i64,
+        uid_validity: u32,
+    ) -> Result<Vec<email_model::Membership>> {
+        let mut memberships: Vec<email_model::Membership> = self
+            .store
+            .memberships(folder_id)
+            .await?
+            .into_iter()
+            .filter(|m| m.uid_validity == uid_validity)
+            .collect();
+        memberships.sort_by_key(|m| m.uid);
+        Ok(memberships)
+    }
+
+    /// After a UIDVALIDITY change: reads UID and identity headers (no bodies) in batches,
+    /// re-keys the known mail, and fetches only what the mailbox does not know — within the
+    /// window, as a first sync would.
+    async fn remap(&mut self, folder: &Folder, uid_validity: u32, top: u32) -> Result<()> {
+        let uids = self.server.all_uids().await?;
+        let mut pairs = Vec::with_capacity(uids.len());
+        for chunk in uids.chunks(self.config.batch_size.max(1) * 5) {
+            let (messages, _) = self.server.fetch_batch(chunk, FetchParts::Headers).await?;
+            pairs.extend(
+                messages
+                    .into_iter()
+                    .map(|m| (m.uid, new_email(m).identity())),
+            );
+        }
+        let report = self
+            .store
+            .remap_uid_validity(
+                folder.id,
+                uid_validity,
+                pairs,
+                FolderCursors {
+                    synced_up_to_uid: Some(top),
+                    backfill_below_uid: Some(None),
+                    ..FolderCursors::default()
+                },
+            )
+            .await?;
+        tracing::warn!(
+            folder = %folder.full_name,
+            remapped = report.remapped,
+            dropped = report.dropped,
+            new = report.to_fetch.len(),
+            "UIDVALIDITY changed: memberships re-keyed by identity"
+        );
+        let window_start = folder.window_start.unwrap_or_else(|| {
+            Utc::now() - ChronoDuration::days(i64::from(self.mailbox.first_sync_days))
+        });
+        let key = if folder.folder_type == "sent" {
+            "SENTSINCE"
+        } else {
+            "SINCE"
+        };
+        let in_window: HashSet<u32> = self
+            .server
+            .uid_search(&format!("{key} {}", imap_date(window_start)))
+            .await?
+            .into_iter()
+            .collect();
+        let to_fetch: Vec<u32> = report
+            .to_fetch
+            .into_iter()
+            .filter(|uid| in_window.contains(uid))
+            .collect();
+        self.fetch_in_batches(folder, uid_validity, to_fetch, |_, _| {
+            FolderCursors::default()
+        })
+        .await
     }
 
     /// UIDs that came back empty before are asked for again; after too many attempts they

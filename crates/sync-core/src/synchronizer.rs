@@ -121,7 +121,9 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
             else {
                 break;
             };
-            report.outcomes.push(self.sync_claimed(mailbox).await);
+            report
+                .outcomes
+                .push(self.sync_claimed(mailbox, false).await);
         }
         Ok(report)
     }
@@ -154,9 +156,53 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
                 report.outcomes.push(skipped(OutcomeStatus::LeaseHeld));
                 continue;
             }
-            report.outcomes.push(self.sync_claimed(mailbox).await);
+            report
+                .outcomes
+                .push(self.sync_claimed(mailbox, force).await);
         }
         Ok(report)
+    }
+
+    /// After the user changed a mailbox's settings: its folders are synced at once (listed and
+    /// merged); its mail follows at the next scheduled run.
+    pub async fn settings_changed(&self, mailbox_id: i64) -> Result<OutcomeStatus, SyncError> {
+        let Some(mailbox) = self.store.mailbox(mailbox_id).await? else {
+            return Ok(OutcomeStatus::NotFound);
+        };
+        if !self
+            .store
+            .acquire_lease(
+                mailbox_id,
+                self.config.worker_id.clone(),
+                self.lease_until(),
+            )
+            .await?
+        {
+            return Ok(OutcomeStatus::LeaseHeld);
+        }
+        let result = async {
+            let secret = self
+                .store
+                .mailbox_secret(mailbox_id)
+                .await?
+                .ok_or(SyncError::NoCredentials)?;
+            let mut server = self.factory.server_for(&mailbox, secret);
+            let folders = server.folders(true).await;
+            let _ = server.logout().await;
+            let folders = folders?;
+            self.store
+                .merge_folders(
+                    mailbox_id,
+                    folders.iter().map(crate::convert::server_folder).collect(),
+                )
+                .await?;
+            Ok::<_, SyncError>(())
+        }
+        .await;
+        self.store
+            .release_lease(mailbox_id, self.config.worker_id.clone())
+            .await?;
+        result.map(|()| OutcomeStatus::Success)
     }
 
     fn due_age(&self) -> ChronoDuration {
@@ -182,15 +228,29 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
     }
 
     /// Runs a claimed mailbox and records its outcome; never fails the run.
-    async fn sync_claimed(&self, mailbox: Mailbox) -> MailboxOutcome {
+    async fn sync_claimed(&self, mailbox: Mailbox, force: bool) -> MailboxOutcome {
         let span = tracing::info_span!("mailbox", id = mailbox.id, email = %mailbox.email);
         let _entered = span.enter();
         let started = Instant::now();
         (self.progress)(&ProgressEvent::MailboxStarted {
             mailbox_id: mailbox.id,
         });
-        let result = self.process(&mailbox).await;
+        let run_started = Utc::now();
+        let result = self.process(&mailbox, force).await;
         let (status, report, outcome) = self.judge(&mailbox, result).await;
+        if status == OutcomeStatus::Success {
+            // Grace period of emails left in no folder: the end of the mailbox's next
+            // successful sync after they were orphaned, and at least one hour.
+            let cutoff = run_started.min(Utc::now() - ChronoDuration::hours(1));
+            match self.store.purge_orphans(mailbox.id, cutoff).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(
+                    purged,
+                    "emails left in no folder deleted after their grace period"
+                ),
+                Err(error) => tracing::error!(%error, "could not purge orphaned emails"),
+            }
+        }
         if let Err(error) = self.record(&mailbox, outcome).await {
             tracing::error!(%error, "could not record the outcome");
         }
@@ -213,7 +273,11 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
         }
     }
 
-    async fn process(&self, mailbox: &Mailbox) -> Result<(i64, MailboxReport), (i64, SyncError)> {
+    async fn process(
+        &self,
+        mailbox: &Mailbox,
+        force: bool,
+    ) -> Result<(i64, MailboxReport), (i64, SyncError)> {
         let run = self
             .store
             .start_sync_run(mailbox.id)
@@ -233,6 +297,8 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
             mailbox,
             deadline: Instant::now() + self.config.mailbox_budget,
             report: MailboxReport::default(),
+            force,
+            latest_modseq: None,
         };
         // The processor stops between batches at its deadline; this limit only catches a
         // server that stalls inside one command beyond its own timeouts.

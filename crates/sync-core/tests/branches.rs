@@ -155,6 +155,29 @@ fn server_with_inbox(
         .returning(move |batch, _| ready(Ok(fetch(batch))));
     server.expect_logout().returning(|| ready(Ok(())));
     server.expect_wire_bytes().returning(|| (0, 0));
+    // No CONDSTORE: later runs reconcile through the UID list and FLAGS.
+    server
+        .expect_capabilities()
+        .returning(|| ready(Ok(std::collections::BTreeSet::new())));
+    server
+        .expect_enable_qresync()
+        .returning(|| ready(Ok(false)));
+    let listed = top;
+    server
+        .expect_all_uids()
+        .returning(move || ready(Ok((1..=listed).collect())));
+    server.expect_flags_of().returning(|uids| {
+        let states = uids
+            .iter()
+            .map(|&uid| imap_connector::FlagState {
+                uid: Some(uid),
+                seq: uid,
+                flags: vec![],
+                modseq: None,
+            })
+            .collect();
+        ready(Ok(states))
+    });
     server
 }
 
