@@ -10,3 +10,4 @@ mod model_migrations;
 mod model_store;
 mod rig;
 mod sync;
+mod sync_changes;

@@ -19,16 +19,17 @@ use test_support::{
     TestSqlite, shared_dovecot,
 };
 
-fn dovecot() -> &'static DovecotEndpoint {
+pub(crate) fn dovecot() -> &'static DovecotEndpoint {
     shared_dovecot(DovecotVariant::Full).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A mailbox on the rig's Dovecot mirrored into a fresh database of either backend.
-struct Rig {
-    database_url: String,
-    keys: String,
-    user: String,
-    mailbox_id: i64,
+pub(crate) struct Rig {
+    pub(crate) database_url: String,
+    pub(crate) keys: String,
+    pub(crate) user: String,
+    pub(crate) mailbox_id: i64,
+    pub(crate) endpoint: &'static DovecotEndpoint,
     _database: Box<dyn std::any::Any + Send>,
 }
 
@@ -44,12 +45,21 @@ fn keys() -> String {
 }
 
 #[derive(Clone, Copy, Debug)]
-enum Backend {
+pub(crate) enum Backend {
     Postgres,
     Sqlite,
 }
 
 async fn rig(backend: Backend, purpose: &str, first_sync_days: i32) -> Rig {
+    rig_on(backend, dovecot(), purpose, first_sync_days).await
+}
+
+pub(crate) async fn rig_on(
+    backend: Backend,
+    endpoint: &'static DovecotEndpoint,
+    purpose: &str,
+    first_sync_days: i32,
+) -> Rig {
     let (database_url, database): (String, Box<dyn std::any::Any + Send>) = match backend {
         Backend::Postgres => {
             let database = TestDatabase::new(&workspace_root().join("migrations/postgres"))
@@ -62,25 +72,26 @@ async fn rig(backend: Backend, purpose: &str, first_sync_days: i32) -> Rig {
             (database.url(), Box::new(database))
         }
     };
-    let user = dovecot().fresh_user(purpose);
+    let user = endpoint.fresh_user(purpose);
     let mut rig = Rig {
         database_url,
         keys: keys(),
         user: user.clone(),
         mailbox_id: 0,
+        endpoint,
         _database: database,
     };
     let new_mailbox = NewMailbox {
         owner_user_id: None,
         email: format!("{user}@example.test"),
         imap: ImapSettings {
-            host: dovecot().host.clone(),
-            port: dovecot().plain_port,
+            host: endpoint.host.clone(),
+            port: endpoint.plain_port,
             security: Security::None,
             user,
         },
         auth_kind: AuthKind::Password,
-        secret: Some(SecretString::from(dovecot().password.clone())),
+        secret: Some(SecretString::from(endpoint.password.clone())),
         oauth_settings: None,
         first_sync_days,
     };
@@ -92,15 +103,15 @@ async fn rig(backend: Backend, purpose: &str, first_sync_days: i32) -> Rig {
 }
 
 impl Rig {
-    fn keyring(&self) -> Keyring {
+    pub(crate) fn keyring(&self) -> Keyring {
         Keyring::from_config(&self.keys).unwrap()
     }
 
-    fn pg(&self) -> PgStore {
+    pub(crate) fn pg(&self) -> PgStore {
         PgStore::connect(&self.database_url, self.keyring(), StoreOptions::default()).unwrap()
     }
 
-    fn sqlite(&self) -> SqliteStore {
+    pub(crate) fn sqlite(&self) -> SqliteStore {
         SqliteStore::open(
             std::path::Path::new(&self.database_url),
             self.keyring(),
@@ -109,12 +120,12 @@ impl Rig {
         .unwrap()
     }
 
-    fn is_postgres(&self) -> bool {
+    pub(crate) fn is_postgres(&self) -> bool {
         self.database_url.starts_with("postgres://")
     }
 
-    async fn raw(&self) -> RawImap {
-        RawImap::login_to(dovecot(), &self.user).await.unwrap()
+    pub(crate) async fn raw(&self) -> RawImap {
+        RawImap::login_to(self.endpoint, &self.user).await.unwrap()
     }
 
     fn factory() -> ImapServerFactory {
@@ -195,7 +206,7 @@ impl Rig {
         }
     }
 
-    async fn folders(&self) -> Vec<email_model::Folder> {
+    pub(crate) async fn folders(&self) -> Vec<email_model::Folder> {
         if self.is_postgres() {
             self.pg().folders(self.mailbox_id).await.unwrap()
         } else {
@@ -204,6 +215,10 @@ impl Rig {
     }
 
     async fn set_folder_sync(&self, name: &str) {
+        self.switch_folder(name, true).await;
+    }
+
+    pub(crate) async fn switch_folder(&self, name: &str, enabled: bool) {
         let id = self
             .folders()
             .await
@@ -212,9 +227,9 @@ impl Rig {
             .unwrap()
             .id;
         if self.is_postgres() {
-            self.pg().set_folder_sync(id, true).await.unwrap();
+            self.pg().set_folder_sync(id, enabled).await.unwrap();
         } else {
-            self.sqlite().set_folder_sync(id, true).await.unwrap();
+            self.sqlite().set_folder_sync(id, enabled).await.unwrap();
         }
     }
 
@@ -238,7 +253,7 @@ impl Rig {
 
 /// Appends `count` generated messages to `folder`, received `days_ago.0`–`days_ago.1` days ago;
 /// returns their Message-IDs (without brackets).
-async fn seed(
+pub(crate) async fn seed(
     raw: &mut RawImap,
     folder: &str,
     seed: u64,

@@ -170,7 +170,7 @@ impl ImapConnector {
         } else {
             ""
         };
-        let command = format!("UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE {modseq}{vanished})");
+        let command = format!("UID FETCH 1:* (UID FLAGS MODSEQ) (CHANGEDSINCE {modseq}{vanished})");
         let mut changes = Changes::default();
         // Expunges announced since the last command are part of the answer.
         self.events.retain(|event| match event {
@@ -213,8 +213,13 @@ impl ImapConnector {
         sorted.sort_unstable();
         sorted.dedup();
         let mut states = Vec::with_capacity(sorted.len());
+        let items = if self.has("CONDSTORE").await? {
+            "(UID FLAGS MODSEQ)"
+        } else {
+            "(UID FLAGS)"
+        };
         for (set, _) in uid_batches(&sorted) {
-            self.run(&format!("UID FETCH {set} (UID FLAGS)"), |response| {
+            self.run(&format!("UID FETCH {set} {items}"), |response| {
                 if let Response::Fetch(seq, attributes) = response {
                     states.extend(flag_state(*seq, attributes));
                 }

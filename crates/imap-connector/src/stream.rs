@@ -153,6 +153,8 @@ impl CommandLog {
             let mut found: Vec<&'static str> = upper
                 .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
                 .filter_map(|word| EXTENSION_KEYWORDS.iter().copied().find(|k| *k == word))
+                // The command's own name is not an extension it relies on (STATUS).
+                .filter(|keyword| !name.split(' ').any(|part| part == *keyword))
                 .collect();
             found.dedup();
             found

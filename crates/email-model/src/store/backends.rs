@@ -810,7 +810,8 @@ macro_rules! impl_store {
                         )
                         .set((
                             memberships::flags.eq(flags_text(&update.flags)),
-                            memberships::modseq.eq(from_u64(update.modseq)),
+                            // A change seen without its MODSEQ keeps the one known.
+                            update.modseq.map(|modseq| memberships::modseq.eq(from_u64(Some(modseq)))),
                         ))
                         .execute(conn)
                         .await?;
