@@ -20,6 +20,7 @@ use crate::sync::{Backend, Rig, rig_on, seed};
 struct LoggedServer {
     inner: ImapConnector,
     log: Arc<Mutex<Vec<SentCommand>>>,
+    received: Arc<Mutex<u64>>,
 }
 
 impl MailServer for LoggedServer {
@@ -44,6 +45,7 @@ impl MailServer for LoggedServer {
     }
     async fn logout(&mut self) -> imap_connector::Result<()> {
         self.log.lock().unwrap().extend(self.inner.command_log());
+        *self.received.lock().unwrap() += self.inner.wire_bytes().1;
         MailServer::logout(&mut self.inner).await
     }
     async fn enable_qresync(&mut self) -> imap_connector::Result<bool> {
@@ -77,6 +79,7 @@ impl MailServer for LoggedServer {
 struct LoggingFactory {
     inner: ImapServerFactory,
     log: Arc<Mutex<Vec<SentCommand>>>,
+    received: Arc<Mutex<u64>>,
 }
 
 impl ServerFactory for LoggingFactory {
@@ -85,6 +88,7 @@ impl ServerFactory for LoggingFactory {
         LoggedServer {
             inner: self.inner.server_for(mailbox, secret),
             log: self.log.clone(),
+            received: self.received.clone(),
         }
     }
 }
@@ -92,12 +96,20 @@ impl ServerFactory for LoggingFactory {
 /// One scheduled (not forced) sync of a mailbox that is always due; returns its status and the
 /// commands it sent.
 async fn sync(rig: &Rig) -> (OutcomeStatus, Vec<SentCommand>) {
+    let (status, commands, _) = sync_measured(rig).await;
+    (status, commands)
+}
+
+/// [`sync`], with the bytes received from the server.
+async fn sync_measured(rig: &Rig) -> (OutcomeStatus, Vec<SentCommand>, u64) {
     let log = Arc::new(Mutex::new(Vec::new()));
+    let received = Arc::new(Mutex::new(0));
     let mut inner = ImapServerFactory::default();
     inner.tls.extra_ca_file = Some(rig.endpoint.ca_file.clone());
     let factory = LoggingFactory {
         inner,
         log: log.clone(),
+        received: received.clone(),
     };
     let config = SyncConfig {
         batch_size: 3,
@@ -123,7 +135,8 @@ async fn sync(rig: &Rig) -> (OutcomeStatus, Vec<SentCommand>) {
             .clone()
     };
     let commands = log.lock().unwrap().clone();
-    (status, commands)
+    let received = *received.lock().unwrap();
+    (status, commands, received)
 }
 
 /// (UIDVALIDITY, UID → sorted flags) of a folder as the server has it.
@@ -473,4 +486,112 @@ async fn postgres_minimal_scenario() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_minimal_scenario() {
     scenario(Backend::Sqlite, DovecotVariant::Minimal).await;
+}
+
+/// A UIDVALIDITY change costs identity headers, not bodies; a sync with no change costs the
+/// same few commands per folder whatever its size; an incremental sync grows with the changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cost_claims_hold() {
+    let endpoint = shared_dovecot(DovecotVariant::Full).unwrap_or_else(|e| panic!("{e}"));
+    let mut commands_without_change = Vec::new();
+    for size in [100usize, 2000] {
+        let rig = rig_on(Backend::Sqlite, endpoint, "cost", 365).await;
+        let mut raw = rig.raw().await;
+        raw.create_folder("Bulk").await.unwrap();
+        seed(&mut raw, "Bulk", 50, size, (1, 300)).await;
+        sync(&rig).await;
+        rig.switch_folder("Bulk", true).await;
+        let (status, _, first_bytes) = sync_measured(&rig).await;
+        assert_eq!(status, OutcomeStatus::Success);
+        let (_, unchanged, unchanged_bytes) = sync_measured(&rig).await;
+        let per_folder: Vec<&str> = unchanged
+            .iter()
+            .map(|c| c.name.as_str())
+            .filter(|n| !["LOGIN", "ID", "COMPRESS", "LIST", "ENABLE", "LOGOUT"].contains(n))
+            .collect();
+        commands_without_change.push(per_folder.len());
+        assert!(
+            unchanged_bytes < 20_000,
+            "a no-change sync of {size} messages received {unchanged_bytes} bytes"
+        );
+
+        if size == 2000 {
+            // An incremental sync grows with the changes: 10 flag changes and 5 new messages.
+            let mut other = rig.raw().await;
+            other.command("SELECT Bulk").await.unwrap().ok().unwrap();
+            other
+                .command("UID STORE 1:10 +FLAGS (\\Flagged)")
+                .await
+                .unwrap()
+                .ok()
+                .unwrap();
+            seed(&mut other, "Bulk", 51, 5, (0, 1)).await;
+            let (_, incremental, incremental_bytes) = sync_measured(&rig).await;
+            assert!(incremental.len() < unchanged.len() + 8, "{incremental:?}");
+            assert!(
+                incremental_bytes < unchanged_bytes + 5 * 80_000,
+                "{incremental_bytes}"
+            );
+
+            // The folder recreated with the same mail: identity headers only, no bodies.
+            other.command("CREATE Rebuilt").await.unwrap().ok().unwrap();
+            other.command("SELECT Bulk").await.unwrap().ok().unwrap();
+            other
+                .command("UID COPY 1:* Rebuilt")
+                .await
+                .unwrap()
+                .ok()
+                .unwrap();
+            other.command("CLOSE").await.unwrap().ok().unwrap();
+            other.command("DELETE Bulk").await.unwrap().ok().unwrap();
+            other
+                .command("RENAME Rebuilt Bulk")
+                .await
+                .unwrap()
+                .ok()
+                .unwrap();
+            let (status, _, remap_bytes) = sync_measured(&rig).await;
+            assert_eq!(status, OutcomeStatus::Success);
+            assert!(
+                remap_bytes * 5 < first_bytes,
+                "a UIDVALIDITY change received {remap_bytes} bytes; the first sync {first_bytes}"
+            );
+            assert_mirror(&rig, &mut raw, &["Bulk"], "after the UIDVALIDITY change").await;
+        }
+    }
+    assert_eq!(
+        commands_without_change[0], commands_without_change[1],
+        "bounded whatever the folder size"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settings_change_syncs_folders_at_once_and_mail_later() {
+    let endpoint = shared_dovecot(DovecotVariant::Full).unwrap_or_else(|e| panic!("{e}"));
+    let rig = rig_on(Backend::Sqlite, endpoint, "settings", 365).await;
+    let mut raw = rig.raw().await;
+    raw.create_folder("Clients").await.unwrap();
+    seed(&mut raw, "INBOX", 60, 3, (1, 10)).await;
+    let mut factory = ImapServerFactory::default();
+    factory.tls.extra_ca_file = Some(endpoint.ca_file.clone());
+    let synchronizer = Synchronizer::new(rig.sqlite(), factory, SyncConfig::default());
+    assert_eq!(
+        synchronizer.settings_changed(rig.mailbox_id).await.unwrap(),
+        OutcomeStatus::Success
+    );
+    let folders: Vec<String> = rig
+        .folders()
+        .await
+        .into_iter()
+        .map(|f| f.full_name)
+        .collect();
+    assert!(folders.contains(&"Clients".to_owned()), "{folders:?}");
+    assert!(
+        rig.sqlite()
+            .emails(rig.mailbox_id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "mail waits for the next run"
+    );
 }
