@@ -485,3 +485,269 @@ async fn an_empty_fetch_goes_to_the_retry_table_and_is_reported_after_repeated_a
         "given up after two attempts"
     );
 }
+
+/// A server that has CONDSTORE and QRESYNC, with INBOX at `uid_validity` holding `uids`.
+fn condstore_server(
+    uid_validity: u32,
+    uids: Vec<u32>,
+    changes: imap_connector::Changes,
+    refused: Vec<u32>,
+) -> MockMailServer {
+    let mut server = MockMailServer::new();
+    server
+        .expect_folders()
+        .returning(|_| ready(Ok(vec![inbox()])));
+    let top = uids.iter().max().copied().unwrap_or(0);
+    server.expect_capabilities().returning(|| {
+        ready(Ok(["CONDSTORE", "QRESYNC"]
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect()))
+    });
+    server.expect_enable_qresync().returning(|| ready(Ok(true)));
+    server.expect_select().returning(move |_| {
+        ready(Ok(SelectedFolder {
+            full_name: "INBOX".into(),
+            uid_validity: Some(uid_validity),
+            uid_next: Some(top + 1),
+            exists: top,
+            highest_modseq: Some(100),
+        }))
+    });
+    let listed = uids.clone();
+    server.expect_uid_search().returning(move |criteria| {
+        let found = if criteria.starts_with("UID ") {
+            vec![]
+        } else {
+            listed.clone()
+        };
+        ready(Ok(found))
+    });
+    let all = uids.clone();
+    server
+        .expect_all_uids()
+        .returning(move || ready(Ok(all.clone())));
+    server.expect_fetch_batch().returning(|batch, _| {
+        ready(Ok((
+            batch.iter().map(|u| message(*u, vec![])).collect(),
+            vec![],
+        )))
+    });
+    server
+        .expect_changes_since()
+        .returning(move |_| ready(Ok(changes.clone())));
+    server
+        .expect_store_flag()
+        .returning(move |_, _, _, _| ready(Ok(refused.clone())));
+    server.expect_logout().returning(|| ready(Ok(())));
+    server.expect_wire_bytes().returning(|| (0, 0));
+    server
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vanished_uids_leave_their_emails_orphaned_not_deleted() {
+    let (store, _file, _, mailbox) = store_with_mailbox().await;
+    let first = condstore_server(7, vec![1, 2, 3], imap_connector::Changes::default(), vec![]);
+    Synchronizer::new(store.clone(), factory(first), SyncConfig::default())
+        .sync_mailboxes(&[mailbox], true)
+        .await
+        .unwrap();
+    let changes = imap_connector::Changes {
+        vanished: vec![2],
+        ..imap_connector::Changes::default()
+    };
+    let second = condstore_server(7, vec![1, 3], changes, vec![]);
+    // Not forced: CHANGEDSINCE and VANISHED, not the full comparison.
+    let config = SyncConfig {
+        interval: Duration::ZERO,
+        due_tolerance: Duration::ZERO,
+        ..SyncConfig::default()
+    };
+    let outcome = &Synchronizer::new(store.clone(), factory(second), config)
+        .sync_mailboxes(&[mailbox], false)
+        .await
+        .unwrap()
+        .outcomes[0];
+    assert_eq!(outcome.status, OutcomeStatus::Success);
+    let inbox = store
+        .folders(mailbox)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.full_name == "INBOX")
+        .unwrap();
+    let uids: Vec<u32> = store
+        .memberships(inbox.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.uid)
+        .collect();
+    assert_eq!(uids, [1, 3]);
+    let orphaned = store
+        .emails(mailbox)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.orphaned_at.is_some())
+        .count();
+    assert_eq!(
+        orphaned, 1,
+        "kept through the grace period: it may be a move"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflicting_local_change_gives_way_to_the_server() {
+    let (store, _file, _, mailbox) = store_with_mailbox().await;
+    let first = condstore_server(7, vec![1], imap_connector::Changes::default(), vec![]);
+    Synchronizer::new(store.clone(), factory(first), SyncConfig::default())
+        .sync_mailboxes(&[mailbox], true)
+        .await
+        .unwrap();
+    let inbox = store
+        .folders(mailbox)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.full_name == "INBOX")
+        .unwrap();
+    let email = store.memberships(inbox.id).await.unwrap()[0].email_id;
+    store
+        .record_local_flag_change(email, inbox.id, "\\Seen".into(), true)
+        .await
+        .unwrap();
+    // The server refuses (UNCHANGEDSINCE) and reports its own newer flags.
+    let changes = imap_connector::Changes {
+        changed: vec![imap_connector::FlagState {
+            uid: Some(1),
+            seq: 1,
+            flags: vec!["\\Flagged".into()],
+            modseq: Some(120),
+        }],
+        ..imap_connector::Changes::default()
+    };
+    let second = condstore_server(7, vec![1], changes, vec![1]);
+    let config = SyncConfig {
+        interval: Duration::ZERO,
+        due_tolerance: Duration::ZERO,
+        ..SyncConfig::default()
+    };
+    Synchronizer::new(store.clone(), factory(second), config)
+        .sync_mailboxes(&[mailbox], false)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .pending_flag_changes(inbox.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the change is dropped, not retried"
+    );
+    let membership = store.memberships(inbox.id).await.unwrap().remove(0);
+    assert_eq!(
+        (membership.flags, membership.modseq),
+        (vec!["\\Flagged".to_owned()], Some(120))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_uidvalidity_change_re_keys_known_mail_without_downloading_it() {
+    let (store, _file, _, mailbox) = store_with_mailbox().await;
+    let first = condstore_server(7, vec![1, 2], imap_connector::Changes::default(), vec![]);
+    Synchronizer::new(store.clone(), factory(first), SyncConfig::default())
+        .sync_mailboxes(&[mailbox], true)
+        .await
+        .unwrap();
+    let ids_before: Vec<i64> = store
+        .emails(mailbox)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+
+    // Same two messages, now UIDs 1 and 2 under UIDVALIDITY 8: fetched as headers only.
+    let mut second = MockMailServer::new();
+    second
+        .expect_folders()
+        .returning(|_| ready(Ok(vec![inbox()])));
+    second
+        .expect_capabilities()
+        .returning(|| ready(Ok(std::collections::BTreeSet::new())));
+    second
+        .expect_enable_qresync()
+        .returning(|| ready(Ok(false)));
+    second.expect_select().returning(|_| {
+        ready(Ok(SelectedFolder {
+            full_name: "INBOX".into(),
+            uid_validity: Some(8),
+            uid_next: Some(3),
+            exists: 2,
+            highest_modseq: None,
+        }))
+    });
+    second.expect_all_uids().returning(|| ready(Ok(vec![1, 2])));
+    second
+        .expect_fetch_batch()
+        .withf(|_, parts| *parts == imap_connector::FetchParts::Headers)
+        .returning(|batch, _| {
+            ready(Ok((
+                batch.iter().map(|u| message(*u, vec![])).collect(),
+                vec![],
+            )))
+        });
+    second.expect_uid_search().returning(|_| ready(Ok(vec![])));
+    second.expect_flags_of().returning(|uids| {
+        ready(Ok(uids
+            .iter()
+            .map(|&uid| imap_connector::FlagState {
+                uid: Some(uid),
+                seq: uid,
+                flags: vec![],
+                modseq: None,
+            })
+            .collect()))
+    });
+    second.expect_logout().returning(|| ready(Ok(())));
+    second.expect_wire_bytes().returning(|| (0, 0));
+    let config = SyncConfig {
+        interval: Duration::ZERO,
+        due_tolerance: Duration::ZERO,
+        ..SyncConfig::default()
+    };
+    let outcome = &Synchronizer::new(store.clone(), factory(second), config)
+        .sync_mailboxes(&[mailbox], false)
+        .await
+        .unwrap()
+        .outcomes[0];
+    assert_eq!(outcome.status, OutcomeStatus::Success, "{outcome:?}");
+    let inbox = store
+        .folders(mailbox)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.full_name == "INBOX")
+        .unwrap();
+    assert_eq!(inbox.uid_validity, Some(8));
+    let ids_after: Vec<i64> = store
+        .emails(mailbox)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(
+        ids_after, ids_before,
+        "same emails, no duplicate, no download"
+    );
+    assert!(
+        store
+            .memberships(inbox.id)
+            .await
+            .unwrap()
+            .iter()
+            .all(|m| m.uid_validity == 8)
+    );
+}
