@@ -54,6 +54,9 @@ impl MailServer for LoggedServer {
     async fn changes_since(&mut self, modseq: u64) -> imap_connector::Result<Changes> {
         MailServer::changes_since(&mut self.inner, modseq).await
     }
+    async fn noop(&mut self) -> imap_connector::Result<()> {
+        MailServer::noop(&mut self.inner).await
+    }
     async fn all_uids(&mut self) -> imap_connector::Result<Vec<u32>> {
         MailServer::all_uids(&mut self.inner).await
     }

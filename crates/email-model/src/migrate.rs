@@ -21,32 +21,35 @@ fn migration_error(error: impl std::fmt::Display) -> StoreError {
     StoreError::Migrations(error.to_string())
 }
 
+/// Which way to run the migrations.
+#[derive(Debug, Clone, Copy)]
+enum Direction {
+    Up,
+    RevertAll,
+}
+
 /// Runs the pending migrations on PostgreSQL under an advisory lock; returns the versions run.
 pub async fn migrate_postgres(url: &str) -> Result<Vec<String>> {
-    let url = url.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let mut connection =
-            PgWrapper::establish(&url).map_err(|e| StoreError::Connection(e.to_string()))?;
-        with_advisory_lock(&mut connection, |connection| {
-            connection
-                .run_pending_migrations(POSTGRES_MIGRATIONS)
-                .map(|versions| versions.iter().map(ToString::to_string).collect())
-                .map_err(migration_error)
-        })
-    })
-    .await
-    .map_err(migration_error)?
+    run_postgres(url, Direction::Up).await
 }
 
 /// Reverts every migration on PostgreSQL (tests and `cargo xtask migrate --revert-all`).
 pub async fn revert_all_postgres(url: &str) -> Result<Vec<String>> {
+    run_postgres(url, Direction::RevertAll).await
+}
+
+/// Migrations need a synchronous connection: a blocking thread with the async one wrapped.
+async fn run_postgres(url: &str, direction: Direction) -> Result<Vec<String>> {
     let url = url.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut connection =
             PgWrapper::establish(&url).map_err(|e| StoreError::Connection(e.to_string()))?;
         with_advisory_lock(&mut connection, |connection| {
-            connection
-                .revert_all_migrations(POSTGRES_MIGRATIONS)
+            let versions = match direction {
+                Direction::Up => connection.run_pending_migrations(POSTGRES_MIGRATIONS),
+                Direction::RevertAll => connection.revert_all_migrations(POSTGRES_MIGRATIONS),
+            };
+            versions
                 .map(|versions| versions.iter().map(ToString::to_string).collect())
                 .map_err(migration_error)
         })

@@ -36,6 +36,8 @@ pub trait MailServer: Send {
     fn enable_qresync(&mut self) -> impl Future<Output = Result<bool>> + Send;
     /// Flag changes (and expunges, with QRESYNC) in the selected folder since `modseq`.
     fn changes_since(&mut self, modseq: u64) -> impl Future<Output = Result<Changes>> + Send;
+    /// NOOP: lets the server deliver what other sessions changed (expunges it held back).
+    fn noop(&mut self) -> impl Future<Output = Result<()>> + Send;
     /// Every UID of the selected folder.
     fn all_uids(&mut self) -> impl Future<Output = Result<Vec<u32>>> + Send;
     /// The flags of these UIDs.
@@ -94,6 +96,10 @@ impl MailServer for ImapConnector {
 
     async fn changes_since(&mut self, modseq: u64) -> Result<Changes> {
         ImapConnector::changes_since(self, modseq).await
+    }
+
+    async fn noop(&mut self) -> Result<()> {
+        self.run("NOOP", |_| Ok(())).await
     }
 
     async fn all_uids(&mut self) -> Result<Vec<u32>> {

@@ -503,17 +503,36 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
             }
             stored = Some(memberships);
         }
-        // Expunges without QRESYNC: the synced UIDs the server no longer lists.
+        // Expunges without QRESYNC: the synced UIDs the server no longer lists, compared range by
+        // range so that neither list is held whole; a range whose UIDs all remain costs one
+        // short SEARCH. Mail never synced (outside the window) is not looked at.
         let stored = match stored {
             Some(stored) => stored,
             None => self.memberships(folder.id, uid_validity).await?,
         };
-        let on_server: HashSet<u32> = self.server.all_uids().await?.into_iter().collect();
-        let gone: Vec<u32> = stored
-            .iter()
-            .map(|m| m.uid)
-            .filter(|uid| !on_server.contains(uid))
-            .collect();
+        let mut gone = Vec::new();
+        if !stored.is_empty() {
+            self.server.noop().await?;
+        }
+        for chunk in stored.chunks(1000) {
+            let (first, last) = (chunk[0].uid, chunk[chunk.len() - 1].uid);
+            if first == 0 {
+                continue;
+            }
+            let listed: HashSet<u32> = self
+                .server
+                .uid_search(&format!("UID {first}:{last}"))
+                .await?
+                .into_iter()
+                .filter(|uid| (first..=last).contains(uid))
+                .collect();
+            gone.extend(
+                chunk
+                    .iter()
+                    .map(|m| m.uid)
+                    .filter(|uid| !listed.contains(uid)),
+            );
+        }
         if !gone.is_empty() {
             self.store
                 .remove_uids(folder.id, uid_validity, gone)

@@ -162,6 +162,7 @@ fn server_with_inbox(
     server
         .expect_enable_qresync()
         .returning(|| ready(Ok(false)));
+    server.expect_noop().returning(|| ready(Ok(())));
     let listed = top;
     server
         .expect_all_uids()
@@ -505,6 +506,7 @@ fn condstore_server(
             .collect()))
     });
     server.expect_enable_qresync().returning(|| ready(Ok(true)));
+    server.expect_noop().returning(|| ready(Ok(())));
     server.expect_select().returning(move |_| {
         ready(Ok(SelectedFolder {
             full_name: "INBOX".into(),
@@ -689,6 +691,7 @@ async fn a_uidvalidity_change_re_keys_known_mail_without_downloading_it() {
         }))
     });
     second.expect_all_uids().returning(|| ready(Ok(vec![1, 2])));
+    second.expect_noop().returning(|| ready(Ok(())));
     second
         .expect_fetch_batch()
         .withf(|_, parts| *parts == imap_connector::FetchParts::Headers)
