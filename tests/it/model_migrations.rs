@@ -5,11 +5,12 @@ use std::path::PathBuf;
 use email_model::migrate;
 use test_support::{TestDatabase, TestSqlite};
 
-const TABLES: [&str; 13] = [
+const TABLES: [&str; 14] = [
     "attachments",
     "credential_episodes",
     "emails",
     "folders",
+    "login_notices_shown",
     "mailboxes",
     "memberships",
     "notification_outbox",

@@ -932,11 +932,42 @@ async fn credential_episodes_notify_once_and_withdraw_on_success<S: Store>(store
         .await
         .unwrap();
     store
-        .mark_notification_failed(outbox[1].id, "SMTP down".into())
+        .mark_notification_failed(
+            outbox[1].id,
+            "SMTP down".into(),
+            Utc::now() + Duration::minutes(5),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .undelivered_notifications(100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a failed notice waits its back-off"
+    );
+    store
+        .mark_notification_failed(
+            outbox[1].id,
+            "SMTP down".into(),
+            Utc::now() - Duration::seconds(1),
+        )
         .await
         .unwrap();
     let left = store.undelivered_notifications(100).await.unwrap();
-    assert_eq!((left.len(), left[0].attempts), (1, 1));
+    assert_eq!((left.len(), left[0].attempts), (1, 2));
+    assert_eq!(
+        (left[0].imap_host.as_str(), left[0].imap_user.as_str()),
+        ("imap.example.test", "episode@example.test")
+    );
+
+    // The login notice: once per user per episode.
+    assert_eq!(store.take_login_notices(owner).await.unwrap().len(), 1);
+    assert!(
+        store.take_login_notices(owner).await.unwrap().is_empty(),
+        "shown once"
+    );
 
     assert!(store.close_credential_episode(mailbox).await.unwrap());
     assert!(
@@ -1010,6 +1041,15 @@ async fn system_mailboxes_notify_capability_holders<S: Store>(store: &S) {
     );
     assert_eq!(store.login_notices(ids[0]).await.unwrap().len(), 1);
     assert_eq!(store.login_notices(ids[2]).await.unwrap().len(), 0);
+    assert_eq!(store.take_login_notices(ids[0]).await.unwrap().len(), 1);
+    assert!(
+        store.take_login_notices(ids[1]).await.unwrap().is_empty(),
+        "a disabled user gets nothing"
+    );
+    assert!(
+        store.take_login_notices(ids[2]).await.unwrap().is_empty(),
+        "no capability, no notice"
+    );
 }
 
 async fn due_mailboxes_are_claimed_once_stalest_first<S: Store>(store: &S) {

@@ -446,6 +446,10 @@ pub struct OutboxEntry {
     pub episode_id: i64,
     pub mailbox_id: i64,
     pub mailbox_email: String,
+    /// The IMAP login and host whose credentials failed.
+    pub imap_user: String,
+    pub imap_host: String,
+    pub opened_at: DateTime<Utc>,
     pub user_id: i64,
     pub user_email: String,
     pub channel: String,
@@ -473,4 +477,16 @@ pub struct SyncRunOutcome {
     pub emails_removed: i64,
     /// When a failed mailbox may be tried again.
     pub backoff_until: Option<DateTime<Utc>>,
+}
+
+/// A login notice (Oro's flash message): an open credential episode a user may act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginNotice {
+    pub episode_id: i64,
+    pub mailbox_id: i64,
+    pub mailbox_email: String,
+    pub imap_user: String,
+    pub imap_host: String,
+    pub reason: String,
+    pub opened_at: DateTime<Utc>,
 }

@@ -181,6 +181,15 @@ diesel::table! {
         withdrawn_at -> Nullable<Timestamp>,
         attempts -> Integer,
         last_error -> Nullable<Text>,
+        next_attempt_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    login_notices_shown (episode_id, user_id) {
+        episode_id -> BigInt,
+        user_id -> BigInt,
+        shown_at -> Timestamp,
     }
 }
 
@@ -223,5 +232,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     pending_flag_changes,
     credential_episodes,
     notification_outbox,
+    login_notices_shown,
     sync_runs,
 );

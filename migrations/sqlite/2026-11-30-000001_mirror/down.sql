@@ -1,4 +1,5 @@
 DROP TABLE sync_runs;
+DROP TABLE login_notices_shown;
 DROP TABLE notification_outbox;
 DROP TABLE credential_episodes;
 DROP TABLE pending_flag_changes;

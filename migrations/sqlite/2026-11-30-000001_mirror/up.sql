@@ -193,7 +193,17 @@ CREATE TABLE notification_outbox (
     withdrawn_at TIMESTAMP,
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
+    -- A failed delivery waits until then (NULL: at once).
+    next_attempt_at TIMESTAMP,
     UNIQUE (episode_id, user_id, channel)
+);
+
+-- Which user has seen the login notice of which episode: each user sees each episode once.
+CREATE TABLE login_notices_shown (
+    episode_id BIGINT NOT NULL REFERENCES credential_episodes (id) ON DELETE CASCADE,
+    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    shown_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (episode_id, user_id)
 );
 CREATE INDEX notification_outbox_undelivered ON notification_outbox (created_at) WHERE delivered_at IS NULL AND withdrawn_at IS NULL;
 

@@ -1381,31 +1381,56 @@ macro_rules! impl_store {
 
             async fn undelivered_notifications(&self, limit: i64) -> Result<Vec<OutboxEntry>> {
                 let mut conn = self.connection().await?;
-                let rows: Vec<(i64, i64, i64, String, i64, String, String, String, i32)> = notification_outbox::table
-                    .inner_join(credential_episodes::table.inner_join(mailboxes::table))
-                    .inner_join(users::table)
-                    .filter(notification_outbox::delivered_at.is_null())
-                    .filter(notification_outbox::withdrawn_at.is_null())
-                    .order(notification_outbox::id)
-                    .limit(limit)
-                    .select((
-                        notification_outbox::id,
-                        notification_outbox::episode_id,
-                        mailboxes::id,
-                        mailboxes::email,
-                        users::id,
-                        users::email,
-                        notification_outbox::channel,
-                        credential_episodes::reason,
-                        notification_outbox::attempts,
-                    ))
-                    .load(&mut conn)
-                    .await?;
+                let now = now();
+                let rows: Vec<(i64, i64, i64, String, String, String, i64, String, String, String, i32, chrono::NaiveDateTime)> =
+                    notification_outbox::table
+                        .inner_join(credential_episodes::table.inner_join(mailboxes::table))
+                        .inner_join(users::table)
+                        .filter(notification_outbox::delivered_at.is_null())
+                        .filter(notification_outbox::withdrawn_at.is_null())
+                        .filter(
+                            notification_outbox::next_attempt_at
+                                .is_null()
+                                .or(notification_outbox::next_attempt_at.le(now)),
+                        )
+                        .order(notification_outbox::id)
+                        .limit(limit)
+                        .select((
+                            notification_outbox::id,
+                            notification_outbox::episode_id,
+                            mailboxes::id,
+                            mailboxes::email,
+                            mailboxes::imap_user,
+                            mailboxes::host,
+                            users::id,
+                            users::email,
+                            notification_outbox::channel,
+                            credential_episodes::reason,
+                            notification_outbox::attempts,
+                            credential_episodes::opened_at,
+                        ))
+                        .load(&mut conn)
+                        .await?;
                 Ok(rows
                     .into_iter()
-                    .map(|(id, episode_id, mailbox_id, mailbox_email, user_id, user_email, channel, reason, attempts)| {
-                        OutboxEntry { id, episode_id, mailbox_id, mailbox_email, user_id, user_email, channel, reason, attempts }
-                    })
+                    .map(
+                        |(id, episode_id, mailbox_id, mailbox_email, imap_user, imap_host, user_id, user_email, channel, reason, attempts, opened_at)| {
+                            OutboxEntry {
+                                id,
+                                episode_id,
+                                mailbox_id,
+                                mailbox_email,
+                                imap_user,
+                                imap_host,
+                                user_id,
+                                user_email,
+                                channel,
+                                reason,
+                                attempts,
+                                opened_at: utc(opened_at),
+                            }
+                        },
+                    )
                     .collect())
             }
 
@@ -1418,16 +1443,80 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn mark_notification_failed(&self, id: i64, error: String) -> Result<()> {
+            async fn mark_notification_failed(&self, id: i64, error: String, retry_at: DateTime<Utc>) -> Result<()> {
                 let mut conn = self.connection().await?;
                 diesel::update(notification_outbox::table.find(id))
                     .set((
                         notification_outbox::attempts.eq(notification_outbox::attempts + 1),
                         notification_outbox::last_error.eq(Some(error)),
+                        notification_outbox::next_attempt_at.eq(Some(naive(retry_at))),
                     ))
                     .execute(&mut conn)
                     .await?;
                 Ok(())
+            }
+
+            async fn take_login_notices(&self, user_id: i64) -> Result<Vec<LoginNotice>> {
+                let mut conn = self.connection().await?;
+                conn.transaction::<_, StoreError, _>(async |conn| {
+                    let holds_capability = diesel::dsl::exists(
+                        user_capabilities::table
+                            .filter(user_capabilities::user_id.eq(user_id))
+                            .filter(user_capabilities::capability.eq(CREDENTIAL_NOTIFICATIONS_CAPABILITY)),
+                    );
+                    let shown = diesel::dsl::exists(
+                        login_notices_shown::table
+                            .filter(login_notices_shown::episode_id.eq(credential_episodes::id))
+                            .filter(login_notices_shown::user_id.eq(user_id)),
+                    );
+                    let enabled = diesel::dsl::exists(users::table.filter(users::id.eq(user_id)).filter(users::enabled.eq(true)));
+                    let rows: Vec<(i64, i64, String, String, String, String, chrono::NaiveDateTime)> = credential_episodes::table
+                        .inner_join(mailboxes::table)
+                        .filter(credential_episodes::closed_at.is_null())
+                        .filter(enabled)
+                        .filter(diesel::dsl::not(shown))
+                        .filter(
+                            mailboxes::owner_user_id
+                                .eq(user_id)
+                                .or(mailboxes::owner_user_id.is_null().and(holds_capability)),
+                        )
+                        .order(credential_episodes::opened_at)
+                        .select((
+                            credential_episodes::id,
+                            mailboxes::id,
+                            mailboxes::email,
+                            mailboxes::imap_user,
+                            mailboxes::host,
+                            credential_episodes::reason,
+                            credential_episodes::opened_at,
+                        ))
+                        .load(conn)
+                        .await?;
+                    let shown_at = now();
+                    for (episode_id, ..) in &rows {
+                        diesel::insert_into(login_notices_shown::table)
+                            .values((
+                                login_notices_shown::episode_id.eq(*episode_id),
+                                login_notices_shown::user_id.eq(user_id),
+                                login_notices_shown::shown_at.eq(shown_at),
+                            ))
+                            .execute(conn)
+                            .await?;
+                    }
+                    Ok(rows
+                        .into_iter()
+                        .map(|(episode_id, mailbox_id, mailbox_email, imap_user, imap_host, reason, opened_at)| LoginNotice {
+                            episode_id,
+                            mailbox_id,
+                            mailbox_email,
+                            imap_user,
+                            imap_host,
+                            reason,
+                            opened_at: utc(opened_at),
+                        })
+                        .collect())
+                })
+                .await
             }
 
             async fn start_sync_run(&self, mailbox_id: i64) -> Result<i64> {

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use crate::error::Result;
+use crate::model::LoginNotice;
 use crate::model::{
     BatchReport, CredentialEpisode, EmailBatch, EpisodeOpened, FlagUpdate, Folder, FolderCursors,
     FolderMergeReport, Mailbox, Membership, NewMailbox, NewUser, OutboxEntry, PendingFlagChange,
@@ -188,11 +189,20 @@ pub trait Store: Send + Sync {
         limit: i64,
     ) -> impl Future<Output = Result<Vec<OutboxEntry>>> + Send;
     fn mark_notification_delivered(&self, id: i64) -> impl Future<Output = Result<()>> + Send;
+    /// A failed delivery: counted, and tried again at `retry_at`.
     fn mark_notification_failed(
         &self,
         id: i64,
         error: String,
+        retry_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// The login notices the user has not seen yet (open episodes of his mailboxes, or of
+    /// system mailboxes when he holds the capability — also when granted during the episode),
+    /// marked seen: each user sees each episode once.
+    fn take_login_notices(
+        &self,
+        user_id: i64,
+    ) -> impl Future<Output = Result<Vec<LoginNotice>>> + Send;
 
     /// Starts a run: the mailbox is in progress.
     fn start_sync_run(&self, mailbox_id: i64) -> impl Future<Output = Result<i64>> + Send;
