@@ -8,6 +8,7 @@ mod connector_changes;
 mod connector_oauth;
 mod model_migrations;
 mod model_store;
+mod notify;
 mod rig;
 mod sync;
 mod sync_changes;

@@ -1,0 +1,297 @@
+//! Credential-failure notices delivered from the outbox: email to a real SMTP listener on
+//! loopback, once per recipient per episode; a hung SMTP server holds nothing up.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use email_model::secrets::{Keyring, SecretKey};
+use email_model::{
+    AuthKind, CREDENTIAL_NOTIFICATIONS_CAPABILITY, ImapSettings, NewMailbox, NewUser, Security,
+    SqliteStore, Store, StoreOptions,
+};
+use integration_tests::workspace_root;
+use notify::{Dispatcher, DispatcherConfig, EmailNotifier, Notifier, SmtpSecurity, SmtpSettings};
+use secrecy::SecretString;
+use test_support::TestSqlite;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+/// A mail received by the SMTP sink.
+#[derive(Debug, Clone)]
+struct Received {
+    to: Vec<String>,
+    data: String,
+}
+
+/// An SMTP listener on loopback that accepts every mail (or, when `hang`, never answers).
+async fn smtp_sink(hang: bool) -> (u16, Arc<Mutex<Vec<Received>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mails = Arc::new(Mutex::new(Vec::new()));
+    let store = mails.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            let store = store.clone();
+            tokio::spawn(async move {
+                if hang {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    drop(socket);
+                    return;
+                }
+                let mut stream = BufReader::new(socket);
+                stream
+                    .get_mut()
+                    .write_all(b"220 sink ready\r\n")
+                    .await
+                    .unwrap();
+                let mut to = Vec::new();
+                loop {
+                    let mut line = String::new();
+                    if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                        b"250 sink\r\n"
+                    } else if upper.starts_with("RCPT TO:") {
+                        to.push(line[8..].trim().trim_matches(['<', '>']).to_owned());
+                        b"250 ok\r\n"
+                    } else if upper.starts_with("DATA") {
+                        stream.get_mut().write_all(b"354 go on\r\n").await.unwrap();
+                        let mut data = String::new();
+                        loop {
+                            let mut part = String::new();
+                            stream.read_line(&mut part).await.unwrap();
+                            if part == ".\r\n" {
+                                break;
+                            }
+                            data.push_str(&part);
+                        }
+                        store.lock().unwrap().push(Received {
+                            to: std::mem::take(&mut to),
+                            data,
+                        });
+                        b"250 queued\r\n"
+                    } else if upper.starts_with("QUIT") {
+                        stream.get_mut().write_all(b"221 bye\r\n").await.unwrap();
+                        return;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    stream.get_mut().write_all(reply).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, mails)
+}
+
+fn email_channel(port: u16) -> Box<dyn Notifier> {
+    Box::new(
+        EmailNotifier::new(&SmtpSettings {
+            host: "127.0.0.1".into(),
+            port,
+            security: SmtpSecurity::None,
+            user: None,
+            password: None,
+            from: "imap-sync <noreply@example.test>".into(),
+            timeout: Duration::from_secs(1),
+        })
+        .unwrap(),
+    )
+}
+
+fn store() -> (SqliteStore, TestSqlite) {
+    let file = TestSqlite::new(&workspace_root().join("migrations/sqlite")).unwrap();
+    let store = SqliteStore::open(
+        file.path(),
+        Keyring::new(SecretKey::generate("k1").unwrap(), vec![]),
+        StoreOptions::default(),
+    )
+    .unwrap();
+    (store, file)
+}
+
+async fn user(store: &SqliteStore, email: &str, capable: bool, enabled: bool) -> i64 {
+    store
+        .create_user(NewUser {
+            email: email.into(),
+            name: email.into(),
+            enabled,
+            capabilities: if capable {
+                vec![CREDENTIAL_NOTIFICATIONS_CAPABILITY.into()]
+            } else {
+                vec![]
+            },
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+async fn mailbox(store: &SqliteStore, owner: Option<i64>, email: &str) -> i64 {
+    store
+        .create_mailbox(NewMailbox {
+            owner_user_id: owner,
+            email: email.into(),
+            imap: ImapSettings {
+                host: "imap.example.test".into(),
+                port: 993,
+                security: Security::Tls,
+                user: format!("login-{email}"),
+            },
+            auth_kind: AuthKind::Password,
+            secret: Some(SecretString::from("pw".to_owned())),
+            oauth_settings: None,
+            first_sync_days: 365,
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_gets_one_mail_per_episode_and_none_for_retries() {
+    let (store, _file) = store();
+    let owner = user(&store, "owner@example.test", false, true).await;
+    let mailbox = mailbox(&store, Some(owner), "owner@example.test").await;
+    let (port, mails) = smtp_sink(false).await;
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        vec![email_channel(port)],
+        DispatcherConfig::default(),
+    );
+
+    store
+        .open_credential_episode(mailbox, "[AUTHENTICATIONFAILED] Invalid credentials".into())
+        .await
+        .unwrap();
+    store
+        .open_credential_episode(mailbox, "[AUTHENTICATIONFAILED] Invalid credentials".into())
+        .await
+        .unwrap();
+    let report = dispatcher.drain_once().await.unwrap();
+    assert_eq!(
+        (report.delivered, report.no_channel),
+        (1, 1),
+        "email sent; push has no channel here"
+    );
+    assert!(
+        dispatcher.drain_once().await.unwrap().delivered == 0,
+        "delivered once"
+    );
+    store
+        .open_credential_episode(mailbox, "again".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        dispatcher.drain_once().await.unwrap().delivered,
+        0,
+        "a retry inside the episode sends nothing"
+    );
+
+    let mails = mails.lock().unwrap().clone();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, ["owner@example.test"]);
+    assert!(
+        mails[0]
+            .data
+            .contains("Subject: Mail sync stopped for owner@example.test"),
+        "{}",
+        mails[0].data
+    );
+    assert!(
+        mails[0].data.contains("imap.example.test")
+            && mails[0].data.contains("login-owner@example.test")
+    );
+
+    // The login notice, once.
+    let notices = notify::login_notices(&store, owner).await.unwrap();
+    assert_eq!(notices.len(), 1);
+    assert!(notices[0].1.body.contains("AUTHENTICATIONFAILED"));
+    assert!(
+        notify::login_notices(&store, owner)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Closed by a successful sync, then a new failure: a new mail.
+    store.close_credential_episode(mailbox).await.unwrap();
+    store
+        .open_credential_episode(mailbox, "refused again".into())
+        .await
+        .unwrap();
+    assert_eq!(dispatcher.drain_once().await.unwrap().delivered, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_system_mailbox_reaches_enabled_capability_holders_only() {
+    let (store, _file) = store();
+    user(&store, "admin1@example.test", true, true).await;
+    user(&store, "admin2@example.test", true, true).await;
+    user(&store, "disabled@example.test", true, false).await;
+    user(&store, "plain@example.test", false, true).await;
+    let system = mailbox(&store, None, "support@example.test").await;
+    let (port, mails) = smtp_sink(false).await;
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        vec![email_channel(port)],
+        DispatcherConfig::default(),
+    );
+    store
+        .open_credential_episode(system, "refused".into())
+        .await
+        .unwrap();
+    assert_eq!(dispatcher.drain_once().await.unwrap().delivered, 2);
+    let mut recipients: Vec<String> = mails
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m.to.clone())
+        .collect();
+    recipients.sort();
+    assert_eq!(recipients, ["admin1@example.test", "admin2@example.test"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_smtp_server_holds_nothing_up_and_the_mail_goes_out_later() {
+    let (store, _file) = store();
+    let owner = user(&store, "patient@example.test", false, true).await;
+    let mailbox = mailbox(&store, Some(owner), "patient@example.test").await;
+    store
+        .open_credential_episode(mailbox, "refused".into())
+        .await
+        .unwrap();
+
+    let (hung_port, _) = smtp_sink(true).await;
+    let config = DispatcherConfig {
+        backoff: Duration::ZERO,
+        delivery_timeout: Duration::from_secs(2),
+        ..DispatcherConfig::default()
+    };
+    let stuck = Dispatcher::new(
+        store.clone(),
+        vec![email_channel(hung_port)],
+        config.clone(),
+    );
+    let started = Instant::now();
+    let report = stuck.drain_once().await.unwrap();
+    assert_eq!(report.failed, 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "bounded by the delivery timeout: {:?}",
+        started.elapsed()
+    );
+
+    let (port, mails) = smtp_sink(false).await;
+    let working = Dispatcher::new(store.clone(), vec![email_channel(port)], config);
+    assert_eq!(
+        working.drain_once().await.unwrap().delivered,
+        1,
+        "retried once a working server is back"
+    );
+    assert_eq!(mails.lock().unwrap().len(), 1);
+}
