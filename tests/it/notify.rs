@@ -295,3 +295,151 @@ async fn a_hung_smtp_server_holds_nothing_up_and_the_mail_goes_out_later() {
     );
     assert_eq!(mails.lock().unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_push_reaches_the_owners_websocket_and_database_listeners_only() {
+    use futures::StreamExt;
+    let database = test_support::TestDatabase::new(&workspace_root().join("migrations/postgres"))
+        .await
+        .unwrap();
+    let store = email_model::PgStore::connect(
+        database.url(),
+        Keyring::new(SecretKey::generate("k1").unwrap(), vec![]),
+        StoreOptions::default(),
+    )
+    .unwrap();
+    let owner = store
+        .create_user(NewUser {
+            email: "o@example.test".into(),
+            name: "O".into(),
+            enabled: true,
+            capabilities: vec![],
+        })
+        .await
+        .unwrap()
+        .id;
+    let stranger = store
+        .create_user(NewUser {
+            email: "s@example.test".into(),
+            name: "S".into(),
+            enabled: true,
+            capabilities: vec![],
+        })
+        .await
+        .unwrap()
+        .id;
+    let mailbox = store
+        .create_mailbox(NewMailbox {
+            owner_user_id: Some(owner),
+            email: "o@example.test".into(),
+            imap: ImapSettings {
+                host: "imap.example.test".into(),
+                port: 993,
+                security: Security::Tls,
+                user: "o".into(),
+            },
+            auth_kind: AuthKind::Password,
+            secret: Some(SecretString::from("pw".to_owned())),
+            oauth_settings: None,
+            first_sync_days: 365,
+        })
+        .await
+        .unwrap()
+        .id;
+
+    // Database listeners.
+    let (client, mut connection) = tokio_postgres::connect(database.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let (sender, mut listened) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let tokio_postgres::AsyncMessage::Notification(n) = message {
+                let _ = sender.send(n.payload().to_owned());
+            }
+        }
+    });
+    client
+        .batch_execute(&format!("LISTEN {}", notify::PUSH_NOTIFY_CHANNEL))
+        .await
+        .unwrap();
+
+    // The WebSocket route on a test server.
+    let hub = notify::PushHub::new();
+    let tokens = Arc::new(notify::PushTokens::new(SecretString::from(
+        "shared-secret".to_owned(),
+    )));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(
+        axum::serve(
+            listener,
+            notify::websocket_routes(hub.clone(), tokens.clone()),
+        )
+        .into_future(),
+    );
+    let url = |token: &str| format!("ws://127.0.0.1:{port}/notifications/ws?token={token}");
+    let soon = chrono::Utc::now() + chrono::Duration::minutes(5);
+
+    let expired = tokens.mint(owner, chrono::Utc::now() - chrono::Duration::seconds(5));
+    let forged =
+        notify::PushTokens::new(SecretString::from("not-the-secret".to_owned())).mint(owner, soon);
+    for (what, token) in [
+        ("expired", expired),
+        ("forged", forged),
+        ("garbage", "x.y.z".to_owned()),
+    ] {
+        match tokio_tungstenite::connect_async(url(&token)).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 401, "{what}");
+            }
+            other => panic!("{what} token accepted: {other:?}"),
+        }
+    }
+    let (mut owner_socket, _) = tokio_tungstenite::connect_async(url(&tokens.mint(owner, soon)))
+        .await
+        .unwrap();
+    let (mut stranger_socket, _) =
+        tokio_tungstenite::connect_async(url(&tokens.mint(stranger, soon)))
+            .await
+            .unwrap();
+    // The route subscribes on upgrade: give it a moment before publishing.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    store
+        .open_credential_episode(mailbox, "refused".into())
+        .await
+        .unwrap();
+    let push: Box<dyn Notifier> = Box::new(notify::PushNotifier::new(hub.clone(), store.clone()));
+    let report = Dispatcher::new(store.clone(), vec![push], DispatcherConfig::default())
+        .drain_once()
+        .await
+        .unwrap();
+    assert_eq!(report.delivered, 1);
+
+    let received = tokio::time::timeout(Duration::from_secs(5), owner_socket.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(received.to_text().unwrap()).unwrap();
+    assert_eq!(
+        (json["user"].as_i64(), json["mailbox"].as_i64()),
+        (Some(owner), Some(mailbox))
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), stranger_socket.next())
+            .await
+            .is_err(),
+        "another user's socket gets nothing"
+    );
+    let listened = tokio::time::timeout(Duration::from_secs(5), listened.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&listened).unwrap(),
+        json
+    );
+}

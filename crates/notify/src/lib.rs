@@ -10,6 +10,7 @@
 
 mod dispatcher;
 mod email;
+mod push;
 mod template;
 
 use std::future::Future;
@@ -17,6 +18,9 @@ use std::pin::Pin;
 
 pub use dispatcher::{DispatchReport, Dispatcher, DispatcherConfig};
 pub use email::{EmailNotifier, SmtpSecurity, SmtpSettings};
+pub use push::{
+    PUSH_NOTIFY_CHANNEL, PushHub, PushNotifier, PushTokens, push_payload, websocket_routes,
+};
 pub use template::{Rendered, render_credential_failure};
 
 /// Why a notice could not be delivered; it stays in the outbox and is tried again.

@@ -169,6 +169,20 @@ macro_rules! insert_all {
     }};
 }
 
+/// NOTIFY on a named channel (PostgreSQL only; SQLite has no LISTEN).
+macro_rules! notify_channel {
+    (multi_row, $conn:expr, $channel:expr, $payload:expr) => {{
+        diesel::sql_query("SELECT pg_notify($1, $2)")
+            .bind::<diesel::sql_types::Text, _>($channel)
+            .bind::<diesel::sql_types::Text, _>($payload)
+            .execute($conn)
+            .await?;
+    }};
+    (row_by_row, $conn:expr, $channel:expr, $payload:expr) => {{
+        let _ = ($conn, $channel, $payload);
+    }};
+}
+
 /// Notifies listeners of committed changes (PostgreSQL only; SQLite has no LISTEN).
 macro_rules! notify_changes {
     (multi_row, $conn:expr, $payload:expr) => {{
@@ -1517,6 +1531,13 @@ macro_rules! impl_store {
                         .collect())
                 })
                 .await
+            }
+
+            async fn notify_listeners(&self, channel: String, payload: String) -> Result<()> {
+                let mut conn = self.connection().await?;
+                let conn = &mut *conn;
+                notify_channel!($variant, conn, channel, payload);
+                Ok(())
             }
 
             async fn start_sync_run(&self, mailbox_id: i64) -> Result<i64> {

@@ -204,6 +204,13 @@ pub trait Store: Send + Sync {
         user_id: i64,
     ) -> impl Future<Output = Result<Vec<LoginNotice>>> + Send;
 
+    /// Sends `payload` to database listeners of `channel` (PostgreSQL NOTIFY; nothing on SQLite).
+    fn notify_listeners(
+        &self,
+        channel: String,
+        payload: String,
+    ) -> impl Future<Output = Result<()>> + Send;
+
     /// Starts a run: the mailbox is in progress.
     fn start_sync_run(&self, mailbox_id: i64) -> impl Future<Output = Result<i64>> + Send;
     /// Ends a run and records its outcome on the mailbox (state, error, back-off, counters).
