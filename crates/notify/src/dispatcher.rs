@@ -95,6 +95,21 @@ impl<S: Store> Dispatcher<S> {
         Ok(report)
     }
 
+    /// Drains the outbox every `poll_interval` until `stop` completes (the daemon's loop; a
+    /// one-shot sync calls [`Self::drain_once`] at the end of its run instead).
+    pub async fn run(&self, poll_interval: Duration, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
+        loop {
+            if let Err(error) = self.drain_once().await {
+                tracing::error!(%error, "draining the notification outbox failed");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(poll_interval) => {}
+                () = &mut stop => return,
+            }
+        }
+    }
+
     async fn failed(
         &self,
         entry: &email_model::OutboxEntry,

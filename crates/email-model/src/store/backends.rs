@@ -353,6 +353,26 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn set_user_capabilities(&self, id: i64, capabilities: Vec<String>) -> Result<()> {
+                let mut conn = self.connection().await?;
+                conn.transaction::<_, StoreError, _>(async |conn| {
+                    diesel::delete(user_capabilities::table.filter(user_capabilities::user_id.eq(id)))
+                        .execute(conn)
+                        .await?;
+                    for capability in &capabilities {
+                        diesel::insert_into(user_capabilities::table)
+                            .values((
+                                user_capabilities::user_id.eq(id),
+                                user_capabilities::capability.eq(capability),
+                            ))
+                            .execute(conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+                .await
+            }
+
             async fn delete_user(&self, id: i64) -> Result<()> {
                 let mut conn = self.connection().await?;
                 diesel::delete(users::table.find(id)).execute(&mut conn).await?;

@@ -29,6 +29,12 @@ pub trait Store: Send + Sync {
     fn users(&self) -> impl Future<Output = Result<Vec<User>>> + Send;
     fn user(&self, id: i64) -> impl Future<Output = Result<Option<User>>> + Send;
     fn set_user_enabled(&self, id: i64, enabled: bool) -> impl Future<Output = Result<()>> + Send;
+    /// Replaces the user's capabilities.
+    fn set_user_capabilities(
+        &self,
+        id: i64,
+        capabilities: Vec<String>,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Deletes the user, its capabilities and its mailboxes with their mail.
     fn delete_user(&self, id: i64) -> impl Future<Output = Result<()>> + Send;
 
