@@ -254,6 +254,60 @@ async fn a_system_mailbox_reaches_enabled_capability_holders_only() {
         .collect();
     recipients.sort();
     assert_eq!(recipients, ["admin1@example.test", "admin2@example.test"]);
+
+    // A capability granted while the episode is open shows the login notice at the next login.
+    let plain = store
+        .users()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|u| u.email == "plain@example.test")
+        .unwrap()
+        .id;
+    assert!(
+        notify::login_notices(&store, plain)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .set_user_capabilities(plain, vec![CREDENTIAL_NOTIFICATIONS_CAPABILITY.into()])
+        .await
+        .unwrap();
+    assert_eq!(notify::login_notices(&store, plain).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dispatcher_loop_delivers_what_arrives_while_it_runs() {
+    let (store, _file) = store();
+    let owner = user(&store, "loop@example.test", false, true).await;
+    let mailbox = mailbox(&store, Some(owner), "loop@example.test").await;
+    let (port, mails) = smtp_sink(false).await;
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        vec![email_channel(port)],
+        DispatcherConfig::default(),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(async move {
+        dispatcher
+            .run(Duration::from_millis(100), async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    store
+        .open_credential_episode(mailbox, "refused".into())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while mails.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "nothing delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(()).unwrap();
+    running.await.unwrap();
+    assert_eq!(mails.lock().unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
