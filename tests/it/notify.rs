@@ -497,3 +497,128 @@ async fn the_push_reaches_the_owners_websocket_and_database_listeners_only() {
         json
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_optional_reminder_goes_out_once_while_the_episode_stays_open() {
+    let (store, _file) = store();
+    let owner = user(&store, "remind@example.test", false, true).await;
+    let mailbox = mailbox(&store, Some(owner), "remind@example.test").await;
+    let (port, mails) = smtp_sink(false).await;
+    store
+        .open_credential_episode(mailbox, "refused".into())
+        .await
+        .unwrap();
+
+    let off = Dispatcher::new(
+        store.clone(),
+        vec![email_channel(port)],
+        DispatcherConfig::default(),
+    );
+    assert_eq!(
+        off.drain_once().await.unwrap().delivered,
+        1,
+        "the notice; no reminder by default"
+    );
+    let later = DispatcherConfig {
+        reminder_after: Some(Duration::from_secs(3600)),
+        ..DispatcherConfig::default()
+    };
+    let not_yet = Dispatcher::new(store.clone(), vec![email_channel(port)], later);
+    assert_eq!(
+        not_yet.drain_once().await.unwrap().delivered,
+        0,
+        "not before the delay"
+    );
+    let due = DispatcherConfig {
+        reminder_after: Some(Duration::ZERO),
+        ..DispatcherConfig::default()
+    };
+    let reminding = Dispatcher::new(store.clone(), vec![email_channel(port)], due);
+    assert_eq!(reminding.drain_once().await.unwrap().delivered, 1);
+    assert_eq!(
+        reminding.drain_once().await.unwrap().delivered,
+        0,
+        "one reminder, not one per drain"
+    );
+    let mails = mails.lock().unwrap().clone();
+    assert_eq!(mails.len(), 2);
+    assert!(
+        mails[1]
+            .data
+            .contains("Subject: Reminder: Mail sync stopped"),
+        "{}",
+        mails[1].data
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_queued_notice_wakes_the_dispatcher_at_once() {
+    let database = test_support::TestDatabase::new(&workspace_root().join("migrations/postgres"))
+        .await
+        .unwrap();
+    let store = email_model::PgStore::connect(
+        database.url(),
+        Keyring::new(SecretKey::generate("k1").unwrap(), vec![]),
+        StoreOptions::default(),
+    )
+    .unwrap();
+    let owner = store
+        .create_user(NewUser {
+            email: "wake@example.test".into(),
+            name: "W".into(),
+            enabled: true,
+            capabilities: vec![],
+        })
+        .await
+        .unwrap()
+        .id;
+    let mailbox = store
+        .create_mailbox(NewMailbox {
+            owner_user_id: Some(owner),
+            email: "wake@example.test".into(),
+            imap: ImapSettings {
+                host: "imap.example.test".into(),
+                port: 993,
+                security: Security::Tls,
+                user: "w".into(),
+            },
+            auth_kind: AuthKind::Password,
+            secret: Some(SecretString::from("pw".to_owned())),
+            oauth_settings: None,
+            first_sync_days: 365,
+        })
+        .await
+        .unwrap()
+        .id;
+    let (port, mails) = smtp_sink(false).await;
+    let wakeups = store
+        .listen(email_model::OUTBOX_NOTIFY_CHANNEL)
+        .await
+        .unwrap();
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        vec![email_channel(port)],
+        DispatcherConfig::default(),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(async move {
+        // An hour between polls: only the wakeup can deliver within the test.
+        dispatcher
+            .run_with_wakeups(Duration::from_secs(3600), Some(wakeups), async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    store
+        .open_credential_episode(mailbox, "refused".into())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while mails.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "not woken by NOTIFY");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(()).unwrap();
+    running.await.unwrap();
+}

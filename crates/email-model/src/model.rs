@@ -436,6 +436,9 @@ pub struct CredentialEpisode {
     pub closed_at: Option<DateTime<Utc>>,
 }
 
+/// The PostgreSQL channel notified when notices are queued, so a dispatcher wakes at once.
+pub const OUTBOX_NOTIFY_CHANNEL: &str = "imap_sync_outbox";
+
 /// Channels that deliver a notice from the outbox; the login notice is read, not sent.
 pub const OUTBOX_CHANNELS: [&str; 2] = ["push", "email"];
 
@@ -455,6 +458,8 @@ pub struct OutboxEntry {
     pub channel: String,
     pub reason: String,
     pub attempts: i32,
+    /// A reminder of a notice already sent, while the episode stays open.
+    pub reminder: bool,
 }
 
 /// What opening an episode did.

@@ -176,6 +176,7 @@ diesel::table! {
         episode_id -> BigInt,
         user_id -> BigInt,
         channel -> Text,
+        kind -> Text,
         created_at -> Timestamp,
         delivered_at -> Nullable<Timestamp>,
         withdrawn_at -> Nullable<Timestamp>,

@@ -16,6 +16,9 @@ pub struct DispatcherConfig {
     pub max_backoff: Duration,
     /// Limit for one delivery, whatever the channel does.
     pub delivery_timeout: Duration,
+    /// One email reminder per recipient when an episode is still open this long after it
+    /// opened; off (`None`) by default.
+    pub reminder_after: Option<Duration>,
 }
 
 impl Default for DispatcherConfig {
@@ -25,6 +28,7 @@ impl Default for DispatcherConfig {
             backoff: Duration::from_secs(60),
             max_backoff: Duration::from_secs(6 * 60 * 60),
             delivery_timeout: Duration::from_secs(30),
+            reminder_after: None,
         }
     }
 }
@@ -68,6 +72,11 @@ impl<S: Store> Dispatcher<S> {
     /// than the delivery timeout per notice.
     pub async fn drain_once(&self) -> Result<DispatchReport, crate::NotifyError> {
         let mut report = DispatchReport::default();
+        if let Some(delay) = self.config.reminder_after {
+            let opened_before =
+                Utc::now() - chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::days(1));
+            self.store.queue_reminders(opened_before).await?;
+        }
         for entry in self
             .store
             .undelivered_notifications(self.config.batch)
@@ -98,13 +107,35 @@ impl<S: Store> Dispatcher<S> {
     /// Drains the outbox every `poll_interval` until `stop` completes (the daemon's loop; a
     /// one-shot sync calls [`Self::drain_once`] at the end of its run instead).
     pub async fn run(&self, poll_interval: Duration, stop: impl std::future::Future<Output = ()>) {
+        self.run_with_wakeups(poll_interval, None, stop).await;
+    }
+
+    /// [`Self::run`], woken at once by `wakeups` (on PostgreSQL, `PgStore::listen` on
+    /// `OUTBOX_NOTIFY_CHANNEL`, notified whenever notices are queued).
+    pub async fn run_with_wakeups(
+        &self,
+        poll_interval: Duration,
+        mut wakeups: Option<tokio::sync::mpsc::UnboundedReceiver<String>>,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
         tokio::pin!(stop);
         loop {
             if let Err(error) = self.drain_once().await {
                 tracing::error!(%error, "draining the notification outbox failed");
             }
+            let woken = async {
+                match wakeups.as_mut() {
+                    Some(receiver) => {
+                        if receiver.recv().await.is_none() {
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
             tokio::select! {
                 () = tokio::time::sleep(poll_interval) => {}
+                () = woken => {}
                 () = &mut stop => return,
             }
         }

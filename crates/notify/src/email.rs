@@ -93,10 +93,15 @@ impl Notifier for EmailNotifier {
             let to: Mailbox = entry.user_email.parse().map_err(|e| {
                 NotifyError::Delivery(format!("recipient {:?}: {e}", entry.user_email))
             })?;
+            let subject = if entry.reminder {
+                format!("Reminder: {}", rendered.subject)
+            } else {
+                rendered.subject
+            };
             let message = Message::builder()
                 .from(self.from.clone())
                 .to(to)
-                .subject(rendered.subject)
+                .subject(subject)
                 .body(rendered.body)
                 .map_err(|e| NotifyError::Delivery(e.to_string()))?;
             self.transport

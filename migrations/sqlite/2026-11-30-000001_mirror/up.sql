@@ -188,6 +188,8 @@ CREATE TABLE notification_outbox (
     episode_id BIGINT NOT NULL REFERENCES credential_episodes (id) ON DELETE CASCADE,
     user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     channel TEXT NOT NULL,
+    -- 'notice' when the episode opens; 'reminder' after the configured delay (off by default).
+    kind TEXT NOT NULL DEFAULT 'notice' CHECK (kind IN ('notice', 'reminder')),
     created_at TIMESTAMP NOT NULL,
     delivered_at TIMESTAMP,
     withdrawn_at TIMESTAMP,
@@ -195,7 +197,7 @@ CREATE TABLE notification_outbox (
     last_error TEXT,
     -- A failed delivery waits until then (NULL: at once).
     next_attempt_at TIMESTAMP,
-    UNIQUE (episode_id, user_id, channel)
+    UNIQUE (episode_id, user_id, channel, kind)
 );
 
 -- Which user has seen the login notice of which episode: each user sees each episode once.

@@ -43,6 +43,7 @@ type SqliteConnection = SyncConnectionWrapper<diesel::SqliteConnection>;
 /// The store on PostgreSQL. Clones share one pool.
 #[derive(Clone)]
 pub struct PgStore {
+    url: String,
     pool: Pool<AsyncPgConnection>,
     keyring: Keyring,
     options: StoreOptions,
@@ -82,10 +83,45 @@ impl PgStore {
             .build()
             .map_err(|e| StoreError::Connection(e.to_string()))?;
         Ok(Self {
+            url: url.to_owned(),
             pool,
             keyring,
             options,
         })
+    }
+
+    /// The payloads of `NOTIFY channel`, on a session of its own that lives as long as the
+    /// receiver (e.g. [`crate::OUTBOX_NOTIFY_CHANNEL`], so a dispatcher wakes at once).
+    pub async fn listen(
+        &self,
+        channel: &str,
+    ) -> Result<tokio::sync::mpsc::UnboundedReceiver<String>> {
+        use futures::StreamExt;
+        let (client, mut connection) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| StoreError::Connection(e.to_string()))?;
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        let watcher = sender.clone();
+        tokio::spawn(async move {
+            let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(Ok(message)) = messages.next().await {
+                if let tokio_postgres::AsyncMessage::Notification(notification) = message
+                    && sender.send(notification.payload().to_owned()).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        client
+            .batch_execute(&format!("LISTEN \"{}\"", channel.replace('"', "")))
+            .await
+            .map_err(|e| StoreError::Connection(e.to_string()))?;
+        // The session lives as long as someone listens: dropping the receiver closes it.
+        tokio::spawn(async move {
+            watcher.closed().await;
+            drop(client);
+        });
+        Ok(receiver)
     }
 
     async fn connection(
@@ -1350,6 +1386,7 @@ macro_rules! impl_store {
                                 .await?;
                         }
                     }
+                    notify_channel!($variant, &mut *conn, OUTBOX_NOTIFY_CHANNEL.to_owned(), row.id.to_string());
                     if recipients.is_empty() {
                         tracing::warn!(mailbox_id, "credential failure of a system mailbox that no user is to be told about");
                     }
@@ -1416,7 +1453,7 @@ macro_rules! impl_store {
             async fn undelivered_notifications(&self, limit: i64) -> Result<Vec<OutboxEntry>> {
                 let mut conn = self.connection().await?;
                 let now = now();
-                let rows: Vec<(i64, i64, i64, String, String, String, i64, String, String, String, i32, chrono::NaiveDateTime)> =
+                let rows: Vec<(i64, i64, i64, String, String, String, i64, String, String, String, i32, chrono::NaiveDateTime, String)> =
                     notification_outbox::table
                         .inner_join(credential_episodes::table.inner_join(mailboxes::table))
                         .inner_join(users::table)
@@ -1442,13 +1479,14 @@ macro_rules! impl_store {
                             credential_episodes::reason,
                             notification_outbox::attempts,
                             credential_episodes::opened_at,
+                            notification_outbox::kind,
                         ))
                         .load(&mut conn)
                         .await?;
                 Ok(rows
                     .into_iter()
                     .map(
-                        |(id, episode_id, mailbox_id, mailbox_email, imap_user, imap_host, user_id, user_email, channel, reason, attempts, opened_at)| {
+                        |(id, episode_id, mailbox_id, mailbox_email, imap_user, imap_host, user_id, user_email, channel, reason, attempts, opened_at, kind)| {
                             OutboxEntry {
                                 id,
                                 episode_id,
@@ -1462,6 +1500,7 @@ macro_rules! impl_store {
                                 reason,
                                 attempts,
                                 opened_at: utc(opened_at),
+                                reminder: kind == "reminder",
                             }
                         },
                     )
@@ -1488,6 +1527,46 @@ macro_rules! impl_store {
                     .execute(&mut conn)
                     .await?;
                 Ok(())
+            }
+
+            async fn queue_reminders(&self, opened_before: DateTime<Utc>) -> Result<usize> {
+                let mut conn = self.connection().await?;
+                conn.transaction::<_, StoreError, _>(async |conn| {
+                    let reminded = diesel::alias!(notification_outbox as reminded);
+                    let due: Vec<(i64, i64)> = notification_outbox::table
+                        .inner_join(credential_episodes::table)
+                        .filter(notification_outbox::kind.eq("notice"))
+                        .filter(notification_outbox::channel.eq("email"))
+                        .filter(credential_episodes::closed_at.is_null())
+                        .filter(credential_episodes::opened_at.le(naive(opened_before)))
+                        .filter(diesel::dsl::not(diesel::dsl::exists(
+                            reminded
+                                .filter(reminded.field(notification_outbox::episode_id).eq(notification_outbox::episode_id))
+                                .filter(reminded.field(notification_outbox::user_id).eq(notification_outbox::user_id))
+                                .filter(reminded.field(notification_outbox::kind).eq("reminder")),
+                        )))
+                        .select((notification_outbox::episode_id, notification_outbox::user_id))
+                        .load(conn)
+                        .await?;
+                    let created_at = now();
+                    for (episode_id, user_id) in &due {
+                        diesel::insert_into(notification_outbox::table)
+                            .values((
+                                notification_outbox::episode_id.eq(*episode_id),
+                                notification_outbox::user_id.eq(*user_id),
+                                notification_outbox::channel.eq("email"),
+                                notification_outbox::kind.eq("reminder"),
+                                notification_outbox::created_at.eq(created_at),
+                            ))
+                            .execute(conn)
+                            .await?;
+                    }
+                    if !due.is_empty() {
+                        notify_channel!($variant, &mut *conn, OUTBOX_NOTIFY_CHANNEL.to_owned(), "reminders".to_owned());
+                    }
+                    Ok(due.len())
+                })
+                .await
             }
 
             async fn take_login_notices(&self, user_id: i64) -> Result<Vec<LoginNotice>> {

@@ -195,6 +195,12 @@ pub trait Store: Send + Sync {
         limit: i64,
     ) -> impl Future<Output = Result<Vec<OutboxEntry>>> + Send;
     fn mark_notification_delivered(&self, id: i64) -> impl Future<Output = Result<()>> + Send;
+    /// Queues one email reminder per recipient for the episodes still open that were opened
+    /// before `opened_before` and have had none; returns how many were queued.
+    fn queue_reminders(
+        &self,
+        opened_before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<usize>> + Send;
     /// A failed delivery: counted, and tried again at `retry_at`.
     fn mark_notification_failed(
         &self,
