@@ -114,7 +114,7 @@ fn store() -> (SqliteStore, TestSqlite) {
     (store, file)
 }
 
-async fn user(store: &SqliteStore, email: &str, capable: bool, enabled: bool) -> i64 {
+async fn user<S: Store>(store: &S, email: &str, capable: bool, enabled: bool) -> i64 {
     store
         .create_user(NewUser {
             email: email.into(),
@@ -131,7 +131,7 @@ async fn user(store: &SqliteStore, email: &str, capable: bool, enabled: bool) ->
         .id
 }
 
-async fn mailbox(store: &SqliteStore, owner: Option<i64>, email: &str) -> i64 {
+async fn mailbox<S: Store>(store: &S, owner: Option<i64>, email: &str) -> i64 {
     store
         .create_mailbox(NewMailbox {
             owner_user_id: owner,
@@ -362,44 +362,9 @@ async fn the_push_reaches_the_owners_websocket_and_database_listeners_only() {
         StoreOptions::default(),
     )
     .unwrap();
-    let owner = store
-        .create_user(NewUser {
-            email: "o@example.test".into(),
-            name: "O".into(),
-            enabled: true,
-            capabilities: vec![],
-        })
-        .await
-        .unwrap()
-        .id;
-    let stranger = store
-        .create_user(NewUser {
-            email: "s@example.test".into(),
-            name: "S".into(),
-            enabled: true,
-            capabilities: vec![],
-        })
-        .await
-        .unwrap()
-        .id;
-    let mailbox = store
-        .create_mailbox(NewMailbox {
-            owner_user_id: Some(owner),
-            email: "o@example.test".into(),
-            imap: ImapSettings {
-                host: "imap.example.test".into(),
-                port: 993,
-                security: Security::Tls,
-                user: "o".into(),
-            },
-            auth_kind: AuthKind::Password,
-            secret: Some(SecretString::from("pw".to_owned())),
-            oauth_settings: None,
-            first_sync_days: 365,
-        })
-        .await
-        .unwrap()
-        .id;
+    let owner = user(&store, "o@example.test", false, true).await;
+    let stranger = user(&store, "s@example.test", false, true).await;
+    let mailbox = mailbox(&store, Some(owner), "o@example.test").await;
 
     // Database listeners.
     let (client, mut connection) = tokio_postgres::connect(database.url(), tokio_postgres::NoTls)
@@ -562,34 +527,8 @@ async fn on_postgres_a_queued_notice_wakes_the_dispatcher_at_once() {
         StoreOptions::default(),
     )
     .unwrap();
-    let owner = store
-        .create_user(NewUser {
-            email: "wake@example.test".into(),
-            name: "W".into(),
-            enabled: true,
-            capabilities: vec![],
-        })
-        .await
-        .unwrap()
-        .id;
-    let mailbox = store
-        .create_mailbox(NewMailbox {
-            owner_user_id: Some(owner),
-            email: "wake@example.test".into(),
-            imap: ImapSettings {
-                host: "imap.example.test".into(),
-                port: 993,
-                security: Security::Tls,
-                user: "w".into(),
-            },
-            auth_kind: AuthKind::Password,
-            secret: Some(SecretString::from("pw".to_owned())),
-            oauth_settings: None,
-            first_sync_days: 365,
-        })
-        .await
-        .unwrap()
-        .id;
+    let owner = user(&store, "wake@example.test", false, true).await;
+    let mailbox = mailbox(&store, Some(owner), "wake@example.test").await;
     let (port, mails) = smtp_sink(false).await;
     let wakeups = store
         .listen(email_model::OUTBOX_NOTIFY_CHANNEL)
