@@ -90,7 +90,7 @@ impl Keyring {
     }
 
     /// Parses `id:base64,id:base64,…` (the first is current), the form of the configuration
-    /// setting and of the `IMAP_SYNC_SECRET_KEYS` environment variable.
+    /// setting and of the `IMAP_SYNC__SECRET_KEYS` environment variable.
     pub fn from_config(value: &str) -> Result<Self> {
         let mut keys = value
             .split(',')
@@ -145,7 +145,7 @@ impl Keyring {
     pub fn missing_for_postgres() -> StoreError {
         StoreError::Secrets(
             "no secret key configured: PostgreSQL needs one. Generate 32 random bytes \
-             (`head -c32 /dev/urandom | base64`) and set IMAP_SYNC_SECRET_KEYS=k1:<that base64> \
+             (`head -c32 /dev/urandom | base64`) and set IMAP_SYNC__SECRET_KEYS=k1:<that base64> \
              (or secret_keys in the configuration file)"
                 .into(),
         )
@@ -305,7 +305,7 @@ mod tests {
         let error = Keyring::for_database("postgres://db/mirror", None)
             .unwrap_err()
             .to_string();
-        assert!(error.contains("IMAP_SYNC_SECRET_KEYS"), "{error}");
+        assert!(error.contains("IMAP_SYNC__SECRET_KEYS"), "{error}");
         let encoded = base64::engine::general_purpose::STANDARD.encode([1u8; 32]);
         assert!(
             Keyring::for_database("postgres://db/mirror", Some(&format!("k9:{encoded}"))).is_ok()

@@ -113,6 +113,14 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
                 }
             }
         }
+        (self.report.bytes_sent, self.report.bytes_received) = self.server.wire_bytes();
+        tracing::info!(
+            new = self.report.emails_new,
+            known = self.report.emails_known,
+            folders = self.report.folders_synced,
+            bytes_received = self.report.bytes_received,
+            "mailbox synced"
+        );
         Ok(self.report)
     }
 

@@ -1399,6 +1399,18 @@ macro_rules! impl_store {
                 .await
             }
 
+            async fn open_episode(&self, mailbox_id: i64) -> Result<Option<CredentialEpisode>> {
+                let mut conn = self.connection().await?;
+                let row: Option<EpisodeRow> = credential_episodes::table
+                    .filter(credential_episodes::mailbox_id.eq(mailbox_id))
+                    .filter(credential_episodes::closed_at.is_null())
+                    .select(EpisodeRow::as_select())
+                    .first(&mut conn)
+                    .await
+                    .optional()?;
+                Ok(row.map(CredentialEpisode::from))
+            }
+
             async fn close_credential_episode(&self, mailbox_id: i64) -> Result<bool> {
                 let mut conn = self.connection().await?;
                 conn.transaction::<_, StoreError, _>(async |conn| {

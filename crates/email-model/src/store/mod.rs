@@ -180,6 +180,11 @@ pub trait Store: Send + Sync {
         mailbox_id: i64,
         reason: String,
     ) -> impl Future<Output = Result<EpisodeOpened>> + Send;
+    /// The mailbox's open credential episode, if any.
+    fn open_episode(
+        &self,
+        mailbox_id: i64,
+    ) -> impl Future<Output = Result<Option<CredentialEpisode>>> + Send;
     /// Closes the open episode, if any, and withdraws its undelivered notices.
     fn close_credential_episode(
         &self,
