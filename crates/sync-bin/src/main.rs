@@ -19,7 +19,7 @@ use email_model::{
     Security, SqliteStore, Store, StoreOptions,
 };
 use secrecy::SecretString;
-use sync_core::{ImapServerFactory, OutcomeStatus, SyncConfig, Synchronizer};
+use sync_core::{ImapServerFactory, OutcomeStatus, ServerFactory, SyncConfig, Synchronizer};
 
 use crate::settings::Settings;
 
@@ -95,6 +95,27 @@ enum MailboxCommand {
     List {
         #[arg(long)]
         json: bool,
+    },
+    /// Connect, log in and print the server's capabilities (Oro's "Check connection").
+    Check {
+        id: i64,
+    },
+    /// The folder tree with types, sync switches and counts; switches applied at once.
+    Folders {
+        id: i64,
+        #[arg(long = "enable")]
+        enable: Vec<String>,
+        #[arg(long = "disable")]
+        disable: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete the mailbox and all its synced mail.
+    Remove {
+        id: i64,
+        /// Confirm the deletion.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -255,6 +276,58 @@ async fn execute<S: Store + Clone + std::fmt::Debug + 'static>(
             println!("mailbox {} added", mailbox.id);
         }
         Command::Mailbox(MailboxCommand::List { json }) => print_mailboxes(&store, json).await?,
+        Command::Mailbox(MailboxCommand::Check { id }) => {
+            let mailbox = store
+                .mailbox(id)
+                .await?
+                .with_context(|| format!("no mailbox {id}"))?;
+            let secret = store
+                .mailbox_secret(id)
+                .await?
+                .context("the mailbox has no password")?;
+            let mut server = factory(settings).server_for(&mailbox, secret);
+            let capabilities = imap_connector::MailServer::capabilities(&mut server).await?;
+            let _ = imap_connector::MailServer::logout(&mut server).await;
+            println!(
+                "connected and logged in to {}:{}",
+                mailbox.imap.host, mailbox.imap.port
+            );
+            println!(
+                "capabilities: {}",
+                capabilities.into_iter().collect::<Vec<_>>().join(" ")
+            );
+        }
+        Command::Mailbox(MailboxCommand::Folders {
+            id,
+            enable,
+            disable,
+            json,
+        }) => {
+            let synchronizer =
+                Synchronizer::new(store.clone(), factory(settings), SyncConfig::default());
+            match synchronizer.settings_changed(id).await? {
+                OutcomeStatus::Success => {}
+                other => bail!("could not list the folders of mailbox {id}: {other:?}"),
+            }
+            let folders = store.folders(id).await?;
+            for (names, enabled) in [(&enable, true), (&disable, false)] {
+                for name in names {
+                    let folder = folders
+                        .iter()
+                        .find(|f| &f.full_name == name)
+                        .with_context(|| format!("mailbox {id} has no folder {name:?}"))?;
+                    store.set_folder_sync(folder.id, enabled).await?;
+                }
+            }
+            print_folders(&store, id, json).await?;
+        }
+        Command::Mailbox(MailboxCommand::Remove { id, yes }) => {
+            if !yes {
+                bail!("this deletes mailbox {id} and all its synced mail: add --yes to confirm");
+            }
+            store.delete_mailbox(id).await?;
+            println!("mailbox {id} removed");
+        }
         Command::Sync {
             mailboxes,
             force,
@@ -263,6 +336,49 @@ async fn execute<S: Store + Clone + std::fmt::Debug + 'static>(
         Command::Status { json } => print_status(&store, json).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn factory(settings: &Settings) -> ImapServerFactory {
+    let mut factory = ImapServerFactory::default();
+    factory.tls.extra_ca_file = settings.imap_extra_ca_file.clone();
+    factory
+}
+
+async fn print_folders<S: Store>(store: &S, mailbox: i64, json: bool) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    for folder in store.folders(mailbox).await? {
+        let messages = store.memberships(folder.id).await?.len();
+        rows.push(serde_json::json!({
+            "name": folder.full_name,
+            "type": folder.folder_type,
+            "sync": folder.sync_enabled,
+            "selectable": folder.selectable,
+            "gone": folder.gone_since.is_some(),
+            "messages": messages,
+        }));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        for row in rows {
+            let name = row["name"].as_str().unwrap_or_default();
+            let depth = name.matches('/').count();
+            println!(
+                "{:indent$}{:<30} {:<8} {} {} messages",
+                "",
+                name.rsplit('/').next().unwrap_or(name),
+                row["type"].as_str().unwrap_or_default(),
+                if row["sync"] == true {
+                    "[sync]"
+                } else {
+                    "[    ]"
+                },
+                row["messages"],
+                indent = depth * 2
+            );
+        }
+    }
+    Ok(())
 }
 
 fn read_password(add: &MailboxAdd) -> anyhow::Result<SecretString> {
@@ -290,13 +406,11 @@ async fn sync<S: Store + Clone + std::fmt::Debug + 'static>(
     force: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let mut factory = ImapServerFactory::default();
-    factory.tls.extra_ca_file = settings.imap_extra_ca_file.clone();
     let config = SyncConfig {
         interval: std::time::Duration::from_secs(settings.sync_interval_minutes * 60),
         ..SyncConfig::default()
     };
-    let synchronizer = Synchronizer::new(store.clone(), factory, config);
+    let synchronizer = Synchronizer::new(store.clone(), factory(settings), config);
     let report = if mailboxes.is_empty() {
         synchronizer.run_due().await?
     } else {

@@ -156,6 +156,32 @@ async fn add_sync_and_status_a_mailbox() {
         &["sync", "--mailbox", "1", "--force", "--json"],
     )));
     assert_eq!(forced["mailboxes"][0]["new"], 0);
+
+    // Check connection, then the folder tree with a switch turned on at once.
+    let checked = run(&mut imap_sync(&db, &["mailbox", "check", "1"]));
+    assert!(String::from_utf8_lossy(&checked.stdout).contains("IMAP4REV1"));
+    raw.create_folder("Clients").await.unwrap();
+    let folders = json(&run(&mut imap_sync(
+        &db,
+        &["mailbox", "folders", "1", "--enable", "Clients", "--json"],
+    )));
+    let clients = folders
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "Clients")
+        .expect("listed at once")
+        .clone();
+    assert_eq!(clients["sync"], true);
+    assert_eq!(clients["messages"], 0, "mail follows at the next run");
+
+    let refused = imap_sync(&db, &["mailbox", "remove", "1"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "removal needs --yes");
+    run(&mut imap_sync(&db, &["mailbox", "remove", "1", "--yes"]));
+    let listed = json(&run(&mut imap_sync(&db, &["mailbox", "list", "--json"])));
+    assert!(listed.as_array().unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
