@@ -361,22 +361,7 @@ async fn scenario(backend: Backend, variant: DovecotVariant) {
 
     // Archive recreated with the same mail: a new UIDVALIDITY; email ids stay.
     let archive_ids: BTreeSet<i64> = ids["Archive"].values().copied().collect();
-    other.command("CREATE Rebuilt").await.unwrap().ok().unwrap();
-    other.command("SELECT Archive").await.unwrap().ok().unwrap();
-    other
-        .command("UID COPY 1:* Rebuilt")
-        .await
-        .unwrap()
-        .ok()
-        .unwrap();
-    other.command("CLOSE").await.unwrap().ok().unwrap();
-    other.command("DELETE Archive").await.unwrap().ok().unwrap();
-    other
-        .command("RENAME Rebuilt Archive")
-        .await
-        .unwrap()
-        .ok()
-        .unwrap();
+    recreate_with_same_mail(&mut other, "Archive").await;
     all_commands.extend(sync(&rig).await.1);
     let ids = assert_mirror(&rig, &mut raw, &["INBOX", "Archive"], "UIDVALIDITY change").await;
     let after: BTreeSet<i64> = ids["Archive"].values().copied().collect();
@@ -440,6 +425,20 @@ async fn scenario(backend: Backend, variant: DovecotVariant) {
                 .any(|c| c.extensions.contains(&"CHANGEDSINCE")),
             "the full server is followed by CHANGEDSINCE"
         );
+    }
+}
+
+/// Deletes `folder` and creates it again holding copies of the same mail: a new UIDVALIDITY.
+async fn recreate_with_same_mail(raw: &mut RawImap, folder: &str) {
+    for command in [
+        "CREATE Rebuilt".to_owned(),
+        format!("SELECT {folder}"),
+        "UID COPY 1:* Rebuilt".to_owned(),
+        "CLOSE".to_owned(),
+        format!("DELETE {folder}"),
+        format!("RENAME Rebuilt {folder}"),
+    ] {
+        raw.command(&command).await.unwrap().ok().unwrap();
     }
 }
 
@@ -537,22 +536,7 @@ async fn the_cost_claims_hold() {
             );
 
             // The folder recreated with the same mail: identity headers only, no bodies.
-            other.command("CREATE Rebuilt").await.unwrap().ok().unwrap();
-            other.command("SELECT Bulk").await.unwrap().ok().unwrap();
-            other
-                .command("UID COPY 1:* Rebuilt")
-                .await
-                .unwrap()
-                .ok()
-                .unwrap();
-            other.command("CLOSE").await.unwrap().ok().unwrap();
-            other.command("DELETE Bulk").await.unwrap().ok().unwrap();
-            other
-                .command("RENAME Rebuilt Bulk")
-                .await
-                .unwrap()
-                .ok()
-                .unwrap();
+            recreate_with_same_mail(&mut other, "Bulk").await;
             let (status, _, remap_bytes) = sync_measured(&rig).await;
             assert_eq!(status, OutcomeStatus::Success);
             assert!(

@@ -690,15 +690,7 @@ macro_rules! impl_store {
 
                     let identities: Vec<String> = batch.emails.iter().map(NewEmail::identity).collect();
                     let mut known: HashMap<String, i64> = HashMap::new();
-                    for chunk in identities.chunks(ROWS_PER_STATEMENT) {
-                        let found: Vec<(String, i64)> = emails::table
-                            .filter(emails::mailbox_id.eq(batch.mailbox_id))
-                            .filter(emails::identity.eq_any(chunk))
-                            .select((emails::identity, emails::id))
-                            .load(conn)
-                            .await?;
-                        known.extend(found);
-                    }
+                    load_email_ids!(conn, batch.mailbox_id, identities, known);
                     let known_ids: Vec<i64> = known.values().copied().collect();
                     for chunk in known_ids.chunks(ROWS_PER_STATEMENT) {
                         diesel::update(
@@ -773,15 +765,7 @@ macro_rules! impl_store {
 
                     // Ids of the new emails, then their attachments.
                     let new_identities: Vec<&String> = new_indices.iter().map(|&i| &identities[i]).collect();
-                    for chunk in new_identities.chunks(ROWS_PER_STATEMENT) {
-                        let found: Vec<(String, i64)> = emails::table
-                            .filter(emails::mailbox_id.eq(batch.mailbox_id))
-                            .filter(emails::identity.eq_any(chunk))
-                            .select((emails::identity, emails::id))
-                            .load(conn)
-                            .await?;
-                        known.extend(found);
-                    }
+                    load_email_ids!(conn, batch.mailbox_id, new_identities, known);
                     let mut attachment_rows: Vec<NewAttachmentRow> = Vec::new();
                     for &index in &new_indices {
                         let email_id = known[&identities[index]];
@@ -1109,15 +1093,7 @@ macro_rules! impl_store {
                     // Which identities the mailbox knows among the server's messages.
                     let identities: Vec<&String> = server.iter().map(|(_, identity)| identity).collect();
                     let mut known: HashMap<String, i64> = HashMap::new();
-                    for chunk in identities.chunks(ROWS_PER_STATEMENT) {
-                        let found: Vec<(String, i64)> = emails::table
-                            .filter(emails::mailbox_id.eq(folder.mailbox_id))
-                            .filter(emails::identity.eq_any(chunk))
-                            .select((emails::identity, emails::id))
-                            .load(conn)
-                            .await?;
-                        known.extend(found);
-                    }
+                    load_email_ids!(conn, folder.mailbox_id, identities, known);
                     // The old memberships go; their flags carry over to the re-keyed ones.
                     let old: Vec<MembershipRow> = memberships::table
                         .filter(memberships::folder_id.eq(folder_id))
@@ -1733,6 +1709,21 @@ macro_rules! claim_candidate {
     };
     (row_by_row, $conn:expr, $query:expr) => {
         $query.first($conn).await.optional()?
+    };
+}
+
+/// Adds to `known` the ids of the mailbox's emails with these identities, in chunks.
+macro_rules! load_email_ids {
+    ($conn:expr, $mailbox_id:expr, $identities:expr, $known:expr) => {
+        for chunk in $identities.chunks(ROWS_PER_STATEMENT) {
+            let found: Vec<(String, i64)> = emails::table
+                .filter(emails::mailbox_id.eq($mailbox_id))
+                .filter(emails::identity.eq_any(chunk))
+                .select((emails::identity, emails::id))
+                .load($conn)
+                .await?;
+            $known.extend(found);
+        }
     };
 }
 
