@@ -5,8 +5,9 @@ use chrono::{Duration, TimeZone, Utc};
 use email_model::secrets::{Keyring, SecretKey};
 use email_model::{
     Address, AuthKind, BodyState, CREDENTIAL_NOTIFICATIONS_CAPABILITY, EmailBatch, FlagUpdate,
-    FolderCursors, ImapSettings, NewAttachment, NewEmail, NewMailbox, NewUser, PgStore, Security,
-    ServerFolder, SqliteStore, Store, StoreError, StoreOptions, SyncRunOutcome,
+    FolderCursors, ImapSettings, MailboxSettingsChange, MailboxSettingsUpdate, NewAttachment,
+    NewEmail, NewMailbox, NewUser, PgStore, Security, ServerFolder, SqliteStore, Store, StoreError,
+    StoreOptions, SyncRunOutcome,
 };
 use integration_tests::workspace_root;
 use secrecy::{ExposeSecret, SecretString};
@@ -74,6 +75,7 @@ conformance!(
     credential_episodes_notify_once_and_withdraw_on_success,
     system_mailboxes_notify_capability_holders,
     due_mailboxes_are_claimed_once_stalest_first,
+    another_account_needs_a_reset_that_deletes_its_mail,
 );
 
 async fn user_and_mailbox<S: Store>(store: &S, email: &str) -> (i64, i64) {
@@ -1165,4 +1167,97 @@ async fn a_committed_batch_notifies_postgres_listeners() {
     assert_eq!(payload["mailbox"], mailbox);
     assert_eq!(payload["folder"], inbox);
     assert_eq!(payload["new"], 2);
+}
+
+async fn another_account_needs_a_reset_that_deletes_its_mail<S: Store>(store: &S) {
+    let (mailbox, inbox, _) = mailbox_with_folders(store, "account@example.test").await;
+    store
+        .store_batch(batch(mailbox, inbox, vec![message(1, "a1@x", "one")]))
+        .await
+        .unwrap();
+    let current = store.mailbox(mailbox).await.unwrap().unwrap();
+    let settings = |host: &str, user: &str, reset| MailboxSettingsUpdate {
+        email: "renamed@example.test".into(),
+        imap: ImapSettings {
+            host: host.into(),
+            port: 143,
+            security: Security::Starttls,
+            user: user.into(),
+        },
+        reset,
+    };
+
+    // Same account (host case aside): the port, security and address change, the mail stays.
+    let same = store
+        .update_mailbox_settings(
+            mailbox,
+            settings("IMAP.example.test", &current.imap.user, false),
+        )
+        .await
+        .unwrap();
+    assert_eq!(same, MailboxSettingsChange::default());
+    let changed = store.mailbox(mailbox).await.unwrap().unwrap();
+    assert_eq!(
+        (changed.email.as_str(), changed.imap.port),
+        ("renamed@example.test", 143)
+    );
+    assert_eq!(store.emails(mailbox).await.unwrap().len(), 1);
+
+    // Another login on a mailbox holding mail: refused, nothing changed.
+    let refused = store
+        .update_mailbox_settings(
+            mailbox,
+            settings("IMAP.example.test", "someone-else", false),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, StoreError::OtherAccount { mailbox_id, .. } if mailbox_id == mailbox),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.mailbox(mailbox).await.unwrap().unwrap().imap.user,
+        current.imap.user
+    );
+    assert_eq!(store.emails(mailbox).await.unwrap().len(), 1);
+
+    // With the reset: mail and folders gone, the mailbox starts over with its password.
+    let reset = store
+        .update_mailbox_settings(
+            mailbox,
+            settings("other.example.test", "someone-else", true),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        reset,
+        MailboxSettingsChange {
+            other_account: true,
+            data_reset: true
+        }
+    );
+    assert!(store.emails(mailbox).await.unwrap().is_empty());
+    assert!(store.folders(mailbox).await.unwrap().is_empty());
+    let after = store.mailbox(mailbox).await.unwrap().unwrap();
+    assert_eq!(after.imap.host, "other.example.test");
+    assert!(after.last_success_at.is_none() && after.has_secret);
+
+    // An empty mailbox changes account without a reset.
+    let empty = store
+        .update_mailbox_settings(mailbox, settings("third.example.test", "third", false))
+        .await
+        .unwrap();
+    assert!(empty.other_account && !empty.data_reset);
+
+    // Users' details change too.
+    let (user, _) = user_and_mailbox(store, "details@example.test").await;
+    store
+        .set_user_details(user, "new@example.test".into(), "New Name".into())
+        .await
+        .unwrap();
+    let user = store.user(user).await.unwrap().unwrap();
+    assert_eq!(
+        (user.email.as_str(), user.name.as_str()),
+        ("new@example.test", "New Name")
+    );
 }

@@ -15,6 +15,15 @@ pub enum StoreError {
     /// A write that would break a rule of the model (written in docs/schema.md).
     #[error("refused: {0}")]
     Refused(String),
+    /// A new host or login makes the mailbox another account while it holds synced mail.
+    #[error(
+        "mailbox {mailbox_id} holds mail synced from {old_account}; {new_account} is another account"
+    )]
+    OtherAccount {
+        mailbox_id: i64,
+        old_account: String,
+        new_account: String,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

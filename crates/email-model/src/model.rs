@@ -169,6 +169,31 @@ impl Mailbox {
     }
 }
 
+/// New address and connection settings for [`crate::Store::update_mailbox_settings`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxSettingsUpdate {
+    pub email: String,
+    pub imap: ImapSettings,
+    /// Delete the synced mail when the new settings are another account.
+    pub reset: bool,
+}
+
+/// What [`crate::Store::update_mailbox_settings`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MailboxSettingsChange {
+    /// The host or the login changed.
+    pub other_account: bool,
+    /// The mailbox's folders and mail were deleted; it starts over.
+    pub data_reset: bool,
+}
+
+impl ImapSettings {
+    /// Same server and login (host names compare without case).
+    pub fn same_account(&self, other: &ImapSettings) -> bool {
+        self.host.eq_ignore_ascii_case(&other.host) && self.user == other.user
+    }
+}
+
 /// A folder as the server lists it, for [`crate::Store::merge_folders`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerFolder {

@@ -389,6 +389,18 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn set_user_details(&self, id: i64, email: String, name: String) -> Result<()> {
+                let mut conn = self.connection().await?;
+                let changed = diesel::update(users::table.find(id))
+                    .set((users::email.eq(&email), users::name.eq(&name)))
+                    .execute(&mut conn)
+                    .await?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound(format!("user {id}")));
+                }
+                Ok(())
+            }
+
             async fn set_user_capabilities(&self, id: i64, capabilities: Vec<String>) -> Result<()> {
                 let mut conn = self.connection().await?;
                 conn.transaction::<_, StoreError, _>(async |conn| {
@@ -530,6 +542,77 @@ macro_rules! impl_store {
                     return Err(StoreError::NotFound(format!("mailbox {id}")));
                 }
                 Ok(())
+            }
+
+            async fn update_mailbox_settings(
+                &self,
+                id: i64,
+                update: MailboxSettingsUpdate,
+            ) -> Result<MailboxSettingsChange> {
+                let mut conn = self.connection().await?;
+                conn.transaction::<_, StoreError, _>(async |conn| {
+                    let current: Mailbox = mailboxes::table
+                        .find(id)
+                        .select(MailboxRow::as_select())
+                        .first(conn)
+                        .await
+                        .optional()?
+                        .map(Mailbox::from)
+                        .ok_or_else(|| StoreError::NotFound(format!("mailbox {id}")))?;
+                    let other_account = !current.imap.same_account(&update.imap);
+                    let mut change = MailboxSettingsChange { other_account, data_reset: false };
+                    if other_account {
+                        let holds_mail: i64 = emails::table
+                            .filter(emails::mailbox_id.eq(id))
+                            .count()
+                            .get_result(conn)
+                            .await?;
+                        if holds_mail > 0 && !update.reset {
+                            return Err(StoreError::OtherAccount {
+                                mailbox_id: id,
+                                old_account: format!("{}@{}", current.imap.user, current.imap.host),
+                                new_account: format!("{}@{}", update.imap.user, update.imap.host),
+                            });
+                        }
+                    }
+                    if other_account && update.reset {
+                        // Folders take their memberships, retry UIDs and pending changes with
+                        // them; emails their attachments.
+                        diesel::delete(folders::table.filter(folders::mailbox_id.eq(id)))
+                            .execute(conn)
+                            .await?;
+                        diesel::delete(emails::table.filter(emails::mailbox_id.eq(id)))
+                            .execute(conn)
+                            .await?;
+                        diesel::delete(thread_refs::table.filter(thread_refs::mailbox_id.eq(id)))
+                            .execute(conn)
+                            .await?;
+                        diesel::update(mailboxes::table.find(id))
+                            .set((
+                                mailboxes::sync_state.eq("never"),
+                                mailboxes::last_success_at.eq(None::<chrono::NaiveDateTime>),
+                                mailboxes::last_error.eq(None::<String>),
+                                mailboxes::backoff_until.eq(None::<chrono::NaiveDateTime>),
+                                mailboxes::consecutive_failures.eq(0),
+                            ))
+                            .execute(conn)
+                            .await?;
+                        change.data_reset = true;
+                    }
+                    diesel::update(mailboxes::table.find(id))
+                        .set((
+                            mailboxes::email.eq(&update.email),
+                            mailboxes::host.eq(&update.imap.host),
+                            mailboxes::port.eq(i32::from(update.imap.port)),
+                            mailboxes::security.eq(update.imap.security.as_str()),
+                            mailboxes::imap_user.eq(&update.imap.user),
+                            mailboxes::updated_at.eq(now()),
+                        ))
+                        .execute(conn)
+                        .await?;
+                    Ok(change)
+                })
+                .await
             }
 
             async fn delete_mailbox(&self, id: i64) -> Result<()> {

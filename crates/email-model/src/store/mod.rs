@@ -16,8 +16,9 @@ use crate::error::Result;
 use crate::model::LoginNotice;
 use crate::model::{
     BatchReport, CredentialEpisode, EmailBatch, EpisodeOpened, FlagUpdate, Folder, FolderCursors,
-    FolderMergeReport, Mailbox, Membership, NewMailbox, NewUser, OutboxEntry, PendingFlagChange,
-    RemapReport, RetryUid, ServerFolder, StoredEmail, SyncRunOutcome, User,
+    FolderMergeReport, Mailbox, MailboxSettingsChange, MailboxSettingsUpdate, Membership,
+    NewMailbox, NewUser, OutboxEntry, PendingFlagChange, RemapReport, RetryUid, ServerFolder,
+    StoredEmail, SyncRunOutcome, User,
 };
 
 pub use backends::{PgStore, SqliteStore, StoreOptions};
@@ -29,6 +30,13 @@ pub trait Store: Send + Sync {
     fn users(&self) -> impl Future<Output = Result<Vec<User>>> + Send;
     fn user(&self, id: i64) -> impl Future<Output = Result<Option<User>>> + Send;
     fn set_user_enabled(&self, id: i64, enabled: bool) -> impl Future<Output = Result<()>> + Send;
+    /// Changes the user's email and display name.
+    fn set_user_details(
+        &self,
+        id: i64,
+        email: String,
+        name: String,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Replaces the user's capabilities.
     fn set_user_capabilities(
         &self,
@@ -53,6 +61,17 @@ pub trait Store: Send + Sync {
     /// Changes the first-sync window; a larger one backfills on the next run, a smaller one
     /// deletes nothing.
     fn set_first_sync_days(&self, id: i64, days: i32) -> impl Future<Output = Result<()>> + Send;
+    /// Changes the mailbox's address and connection settings. When the host or the login
+    /// changes, the mailbox is another account: its synced mail is deleted first when
+    /// `reset` is set, and the change is refused with [`StoreError::OtherAccount`] when the
+    /// mailbox holds mail and `reset` is not set, so that two accounts' mail never mixes.
+    ///
+    /// [`StoreError::OtherAccount`]: crate::StoreError::OtherAccount
+    fn update_mailbox_settings(
+        &self,
+        id: i64,
+        update: MailboxSettingsUpdate,
+    ) -> impl Future<Output = Result<MailboxSettingsChange>> + Send;
     /// Deletes the mailbox and all its mail.
     fn delete_mailbox(&self, id: i64) -> impl Future<Output = Result<()>> + Send;
 
