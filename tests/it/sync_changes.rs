@@ -77,6 +77,9 @@ impl MailServer for LoggedServer {
     fn wire_bytes(&self) -> (u64, u64) {
         self.inner.wire_bytes()
     }
+    fn commands_sent(&self) -> u64 {
+        self.inner.commands_sent()
+    }
 }
 
 struct LoggingFactory {

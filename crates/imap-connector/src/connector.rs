@@ -138,6 +138,11 @@ impl ImapConnector {
         self.instruments.log.commands()
     }
 
+    /// How many commands were sent so far, over all connections.
+    pub fn commands_sent(&self) -> u64 {
+        self.instruments.log.count()
+    }
+
     /// The folder selected last, if the connection still has it selected.
     pub fn selected(&self) -> Option<&SelectedFolder> {
         self.selected.as_ref()

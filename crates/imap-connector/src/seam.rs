@@ -54,6 +54,8 @@ pub trait MailServer: Send {
 
     /// Bytes (sent, received) on the wire so far.
     fn wire_bytes(&self) -> (u64, u64);
+    /// IMAP commands sent so far.
+    fn commands_sent(&self) -> u64;
 }
 
 impl MailServer for ImapConnector {
@@ -127,5 +129,9 @@ impl MailServer for ImapConnector {
     fn wire_bytes(&self) -> (u64, u64) {
         let counters = self.byte_counters();
         (counters.sent(), counters.received())
+    }
+
+    fn commands_sent(&self) -> u64 {
+        self.commands_sent()
     }
 }

@@ -120,6 +120,11 @@ pub(crate) struct CommandLog {
 }
 
 impl CommandLog {
+    pub(crate) fn count(&self) -> u64 {
+        let commands = self.commands.lock().unwrap_or_else(|p| p.into_inner());
+        commands.len() as u64
+    }
+
     pub(crate) fn commands(&self) -> Vec<SentCommand> {
         self.commands
             .lock()

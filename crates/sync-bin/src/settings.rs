@@ -14,6 +14,8 @@ pub(crate) struct Settings {
     /// `id:base64,…`; required with PostgreSQL, optional with SQLite (key file otherwise).
     pub(crate) secret_keys: Option<String>,
     pub(crate) sync_interval_minutes: u64,
+    /// Mailboxes one `sync` run works on at once.
+    pub(crate) max_concurrent: usize,
     /// Extra CA to trust for IMAP (a company CA, a test server's).
     pub(crate) imap_extra_ca_file: Option<PathBuf>,
     pub(crate) smtp: Option<SmtpSection>,
@@ -36,6 +38,7 @@ impl Default for Settings {
             database_url: "imap-sync.db".to_owned(),
             secret_keys: None,
             sync_interval_minutes: 30,
+            max_concurrent: 4,
             imap_extra_ca_file: None,
             smtp: None,
         }

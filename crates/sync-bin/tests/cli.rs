@@ -1,4 +1,5 @@
-//! The `imap-sync` command line end to end, against the rig's Dovecot, into a SQLite file.
+//! The `imap-sync` command line end to end, against the rig's Dovecot, into a SQLite file and
+//! into a PostgreSQL database: every test runs on both.
 
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
@@ -6,13 +7,98 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use base64::Engine as _;
-use test_support::{DovecotVariant, MailGenerator, MailGeneratorConfig, RawImap, shared_dovecot};
+use test_support::{
+    DovecotVariant, MailGenerator, MailGeneratorConfig, RawImap, TestDatabase, shared_dovecot,
+};
 
-fn imap_sync(database: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_imap-sync"));
-    command.arg("--database-url").arg(database).args(args);
-    command
+/// Where a test's `imap-sync` keeps its mirror.
+enum Backend {
+    Sqlite(PathBuf),
+    Postgres(TestDatabase),
 }
+
+impl Backend {
+    fn sqlite() -> Self {
+        Self::Sqlite(
+            test_support::process_scratch_dir()
+                .unwrap()
+                .join(format!("{}.db", test_support::unique_name("cli"))),
+        )
+    }
+
+    async fn postgres() -> Self {
+        let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations/postgres");
+        Self::Postgres(
+            TestDatabase::new(&migrations)
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+        )
+    }
+
+    fn imap_sync(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_imap-sync"));
+        match self {
+            Self::Sqlite(path) => {
+                command.arg("--database-url").arg(path);
+            }
+            Self::Postgres(database) => {
+                let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+                command
+                    .arg("--database-url")
+                    .arg(database.url())
+                    .env("IMAP_SYNC__SECRET_KEYS", format!("k1:{key}"));
+            }
+        }
+        command.args(args).env_remove("RUST_LOG");
+        command
+    }
+
+    /// Runs a command that must succeed.
+    fn ok(&self, args: &[&str]) -> Output {
+        run(&mut self.imap_sync(args))
+    }
+
+    /// Runs a command that must succeed and print JSON.
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        json(&self.ok(args))
+    }
+
+    /// Runs a command that must fail; returns its stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let output = self.imap_sync(args).output().unwrap();
+        assert!(!output.status.success(), "{args:?} should fail");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    }
+}
+
+/// Runs each test on SQLite and on PostgreSQL.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(&super::Backend::sqlite()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(&super::Backend::postgres().await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    add_sync_and_status_a_mailbox,
+    a_refused_password_fails_and_shows_the_episode_and_a_dead_port_does_not,
+    users_are_updated_and_removed_with_their_mailboxes,
+    another_account_needs_reset_and_limits_apply,
+);
 
 fn run(command: &mut Command) -> Output {
     let output = command.output().unwrap();
@@ -30,23 +116,22 @@ fn json(output: &Output) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
 }
 
-fn database() -> PathBuf {
-    test_support::process_scratch_dir()
-        .unwrap()
-        .join(format!("{}.db", test_support::unique_name("cli")))
+fn add_user(backend: &Backend, email: &str) -> String {
+    let output = backend.ok(&["user", "add", "--email", email, "--name", "Owner"]);
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.split_whitespace().nth(1).unwrap().to_owned()
 }
 
 fn add_mailbox(
-    database: &Path,
+    backend: &Backend,
     owner: &str,
     email: &str,
     port: u16,
     user: &str,
     password: &str,
-) -> Output {
-    run(imap_sync(
-        database,
-        &[
+) -> String {
+    let output = run(backend
+        .imap_sync(&[
             "mailbox",
             "add",
             "--owner",
@@ -63,18 +148,19 @@ fn add_mailbox(
             user,
             "--password-env",
             "TEST_PASSWORD",
-        ],
-    )
-    .env("TEST_PASSWORD", password))
+        ])
+        .env("TEST_PASSWORD", password));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.split_whitespace().nth(1).unwrap().to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn add_sync_and_status_a_mailbox() {
+async fn seeded_user(count: usize) -> (String, RawImap) {
     let endpoint = shared_dovecot(DovecotVariant::Full).unwrap_or_else(|e| panic!("{e}"));
     let user = endpoint.fresh_user("cli");
     let mut raw = RawImap::login_to(endpoint, &user).await.unwrap();
     let end = chrono::Utc::now();
-    for message in MailGenerator::new(MailGeneratorConfig::over_days_before(70, end, 100)).take(12)
+    for message in
+        MailGenerator::new(MailGeneratorConfig::over_days_before(70, end, 100)).take(count)
     {
         raw.append(
             "INBOX",
@@ -85,49 +171,69 @@ async fn add_sync_and_status_a_mailbox() {
         .await
         .unwrap();
     }
-    let db = database();
-    run(&mut imap_sync(&db, &["migrate"]));
-    assert!(
-        Path::new(&format!("{}.key", db.display())).exists(),
-        "the key file beside the database"
-    );
-    run(&mut imap_sync(
-        &db,
-        &[
-            "user",
-            "add",
-            "--email",
-            "owner@example.test",
-            "--name",
-            "Owner",
-        ],
-    ));
-    add_mailbox(
-        &db,
-        "1",
+    (user, raw)
+}
+
+fn folder<'a>(folders: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    folders
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == name)
+        .unwrap_or_else(|| panic!("no folder {name} in {folders}"))
+}
+
+async fn add_sync_and_status_a_mailbox(backend: &Backend) {
+    let endpoint = shared_dovecot(DovecotVariant::Full).unwrap_or_else(|e| panic!("{e}"));
+    let (user, mut raw) = seeded_user(12).await;
+    backend.ok(&["migrate"]);
+    if let Backend::Sqlite(db) = backend {
+        assert!(
+            Path::new(&format!("{}.key", db.display())).exists(),
+            "the key file beside the database"
+        );
+    }
+    let owner = add_user(backend, "owner@example.test");
+    let id = add_mailbox(
+        backend,
+        &owner,
         "owner@example.test",
         endpoint.plain_port,
         &user,
         &endpoint.password,
     );
-    let listed = json(&run(&mut imap_sync(&db, &["mailbox", "list", "--json"])));
+    let listed = backend.json(&["mailbox", "list", "--json"]);
     assert_eq!(listed[0]["user"], user.as_str());
+    let shown = backend.json(&["mailbox", "show", &id, "--json"]);
+    assert_eq!(shown["has_password"], true);
+    assert!(
+        !shown.to_string().contains(&endpoint.password),
+        "show never prints the password"
+    );
 
-    let synced =
-        run(imap_sync(&db, &["sync", "--mailbox", "1", "--json"]).env("RUST_LOG", "trace"));
+    let synced = run(backend
+        .imap_sync(&["sync", "--mailbox", &id, "--json"])
+        .env("RUST_LOG", "trace"));
     let report = json(&synced);
-    assert_eq!(report["mailboxes"][0]["status"], "Success");
-    assert_eq!(report["mailboxes"][0]["new"], 12);
+    let mailbox = &report["mailboxes"][0];
+    assert_eq!(mailbox["status"], "success", "{report}");
+    assert_eq!(mailbox["new"], 12);
     // On the wire, after COMPRESS=DEFLATE: small, but not nothing.
     assert!(
-        report["mailboxes"][0]["bytes_received"].as_u64().unwrap() > 1_000,
+        mailbox["bytes_received"].as_u64().unwrap() > 1_000,
+        "{report}"
+    );
+    assert!(mailbox["imap_commands"].as_u64().unwrap() >= 5, "{report}");
+    assert!(
+        mailbox["phases_ms"]["fetch"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    assert!(
+        mailbox["phases_ms"]["store"].as_f64().unwrap() > 0.0,
         "{report}"
     );
     let log = String::from_utf8_lossy(&synced.stderr);
-    assert!(
-        log.contains("TRACE") || log.contains("DEBUG") || log.contains("INFO"),
-        "logs go to stderr"
-    );
+    assert!(log.contains("TRACE"), "trace logs go to stderr");
     let b64 = base64::engine::general_purpose::STANDARD;
     for secret in [
         endpoint.password.clone(),
@@ -137,103 +243,272 @@ async fn add_sync_and_status_a_mailbox() {
         assert!(!log.contains(&secret), "the password reached the log");
     }
 
-    let status = json(&run(&mut imap_sync(&db, &["status", "--json"])));
-    let inbox = status[0]["folders"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["name"] == "INBOX")
-        .unwrap()
-        .clone();
-    assert_eq!(inbox["messages"], 12);
+    let status = backend.json(&["status", "--json"]);
+    assert_eq!(folder(&status[0]["folders"], "INBOX")["messages"], 12);
     assert_eq!(status[0]["state"], "success");
+    assert!(status[0]["lag_seconds"].as_i64().unwrap() < 60);
+    let text = String::from_utf8_lossy(&backend.ok(&["status"]).stdout).into_owned();
+    assert!(
+        text.contains("INBOX") && text.contains("12 messages"),
+        "{text}"
+    );
 
-    // Not due again yet: nothing happens without --force.
-    let again = json(&run(&mut imap_sync(&db, &["sync", "--json"])));
-    assert!(again["mailboxes"].as_array().unwrap().is_empty());
-    let forced = json(&run(&mut imap_sync(
-        &db,
-        &["sync", "--mailbox", "1", "--force", "--json"],
-    )));
-    assert_eq!(forced["mailboxes"][0]["new"], 0);
+    // Changes on the server: one flag, one expunge, one new message.
+    for command in [
+        "SELECT INBOX",
+        "UID STORE 1 +FLAGS.SILENT (\\Flagged $CliChecked)",
+        "UID STORE 2 +FLAGS.SILENT (\\Deleted)",
+        "EXPUNGE",
+        "CLOSE",
+    ] {
+        raw.command(command).await.unwrap();
+    }
+    let extra = MailGenerator::new(MailGeneratorConfig::over_days_before(
+        1,
+        chrono::Utc::now(),
+        7,
+    ))
+    .next()
+    .unwrap();
+    raw.append("INBOX", &[], None, &extra.raw).await.unwrap();
+
+    // Not due again yet: nothing happens without --force; the summary says when it is due.
+    let again = backend.json(&["sync", "--mailbox", &id, "--json"]);
+    assert_eq!(again["mailboxes"][0]["status"], "not_due", "{again}");
+    assert!(again["mailboxes"][0]["due_at"].is_string(), "{again}");
+    let forced = backend.json(&["sync", "--mailbox", &id, "--force", "--json"]);
+    let changes = &forced["mailboxes"][0];
+    assert_eq!(
+        (&changes["new"], &changes["changed"], &changes["removed"]),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!(1),
+            &serde_json::json!(1)
+        ),
+        "{forced}"
+    );
 
     // Check connection, then the folder tree with a switch turned on at once.
-    let checked = run(&mut imap_sync(&db, &["mailbox", "check", "1"]));
+    let checked = backend.ok(&["mailbox", "check", &id]);
     assert!(String::from_utf8_lossy(&checked.stdout).contains("IMAP4REV1"));
     raw.create_folder("Clients").await.unwrap();
-    let folders = json(&run(&mut imap_sync(
-        &db,
-        &["mailbox", "folders", "1", "--enable", "Clients", "--json"],
-    )));
-    let clients = folders
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["name"] == "Clients")
-        .expect("listed at once")
-        .clone();
+    let folders = backend.json(&["mailbox", "folders", &id, "--enable", "Clients", "--json"]);
+    let clients = folder(&folders, "Clients");
     assert_eq!(clients["sync"], true);
     assert_eq!(clients["messages"], 0, "mail follows at the next run");
+    let tree =
+        String::from_utf8_lossy(&backend.ok(&["mailbox", "folders", &id]).stdout).into_owned();
+    assert!(
+        tree.contains("[sync]") && tree.contains("Clients"),
+        "{tree}"
+    );
 
-    let refused = imap_sync(&db, &["mailbox", "remove", "1"])
-        .output()
-        .unwrap();
-    assert!(!refused.status.success(), "removal needs --yes");
-    run(&mut imap_sync(&db, &["mailbox", "remove", "1", "--yes"]));
-    let listed = json(&run(&mut imap_sync(&db, &["mailbox", "list", "--json"])));
+    let refused = backend.fails(&["mailbox", "remove", &id]);
+    assert!(refused.contains("--yes"), "{refused}");
+    backend.ok(&["mailbox", "remove", &id, "--yes"]);
+    let listed = backend.json(&["mailbox", "list", "--json"]);
     assert!(listed.as_array().unwrap().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_password_fails_and_shows_the_episode_and_a_dead_port_does_not() {
+async fn a_refused_password_fails_and_shows_the_episode_and_a_dead_port_does_not(
+    backend: &Backend,
+) {
     let endpoint = shared_dovecot(DovecotVariant::Full).unwrap_or_else(|e| panic!("{e}"));
-    let db = database();
-    run(&mut imap_sync(
-        &db,
-        &[
-            "user",
-            "add",
-            "--email",
-            "owner@example.test",
-            "--name",
-            "Owner",
-        ],
-    ));
-    add_mailbox(
-        &db,
-        "1",
+    let owner = add_user(backend, "owner@example.test");
+    let login = endpoint.fresh_user("wrong");
+    let wrong = add_mailbox(
+        backend,
+        &owner,
         "wrong@example.test",
         endpoint.plain_port,
-        &endpoint.fresh_user("wrong"),
+        &login,
         "not-the-password",
     );
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_port = closed.local_addr().unwrap().port();
     drop(closed);
-    add_mailbox(&db, "1", "dead@example.test", dead_port, "someone", "pw");
+    let dead = add_mailbox(
+        backend,
+        &owner,
+        "dead@example.test",
+        dead_port,
+        "someone",
+        "pw",
+    );
 
-    let refused = imap_sync(&db, &["sync", "--mailbox", "1", "--mailbox", "2", "--json"])
+    let refused = backend
+        .imap_sync(&["sync", "--mailbox", &wrong, "--mailbox", &dead, "--json"])
         .output()
         .unwrap();
     assert!(!refused.status.success(), "a failed mailbox fails the run");
     let report = json(&refused);
-    assert!(
-        report["mailboxes"][0]["status"]
-            .as_str()
-            .unwrap()
-            .starts_with("InvalidCredentials")
+    assert_eq!(
+        report["mailboxes"][0]["status"], "invalid_credentials",
+        "{report}"
     );
+    assert_eq!(report["mailboxes"][1]["status"], "failure", "{report}");
+    let status = backend.json(&["status", "--json"]);
     assert!(
-        report["mailboxes"][1]["status"]
-            .as_str()
-            .unwrap()
-            .starts_with("Failure")
+        status[0]["credential_episode"]["reason"].is_string(),
+        "{status}"
     );
-    let status = json(&run(&mut imap_sync(&db, &["status", "--json"])));
-    assert!(status[0]["credential_episode"].is_string(), "{status}");
     assert!(
         status[1]["credential_episode"].is_null(),
         "a network failure is not a credential episode"
     );
     assert!(status[0]["backoff_until"].is_string());
+
+    // In back-off: skipped with the time it is due, and that is not a failure.
+    let skipped = backend.json(&["sync", "--mailbox", &wrong, "--json"]);
+    assert_eq!(skipped["mailboxes"][0]["status"], "not_due", "{skipped}");
+    assert!(skipped["mailboxes"][0]["due_at"].is_string());
+
+    // The right password: back-off gone, due at once, the episode closes on success.
+    run(backend
+        .imap_sync(&["mailbox", "update", &wrong, "--password-env", "FIXED"])
+        .env("FIXED", &endpoint.password));
+    let shown = backend.json(&["mailbox", "show", &wrong, "--json"]);
+    assert!(shown["backoff_until"].is_null(), "{shown}");
+    let fixed = backend.json(&["sync", "--mailbox", &wrong, "--json"]);
+    assert_eq!(fixed["mailboxes"][0]["status"], "success", "{fixed}");
+    let shown = backend.json(&["mailbox", "show", &wrong, "--json"]);
+    assert!(shown["credential_episode"].is_null(), "{shown}");
+}
+
+async fn users_are_updated_and_removed_with_their_mailboxes(backend: &Backend) {
+    let endpoint = shared_dovecot(DovecotVariant::Full).unwrap_or_else(|e| panic!("{e}"));
+    let owner = add_user(backend, "first@example.test");
+    backend.ok(&[
+        "user",
+        "update",
+        &owner,
+        "--email",
+        "second@example.test",
+        "--disable",
+        "--capability",
+        "imap_sync_origin_credential_notifications",
+    ]);
+    let users = backend.json(&["user", "list", "--json"]);
+    assert_eq!(users[0]["email"], "second@example.test");
+    assert_eq!(users[0]["name"], "Owner");
+    assert_eq!(users[0]["enabled"], false);
+    assert_eq!(
+        users[0]["capabilities"],
+        serde_json::json!(["imap_sync_origin_credential_notifications"])
+    );
+    let unknown = backend.fails(&["user", "update", &owner, "--capability", "admin"]);
+    assert!(unknown.contains("unknown capability"), "{unknown}");
+
+    add_mailbox(
+        backend,
+        &owner,
+        "owned@example.test",
+        endpoint.plain_port,
+        &endpoint.fresh_user("owned"),
+        &endpoint.password,
+    );
+    let refused = backend.fails(&["user", "remove", &owner]);
+    assert!(
+        refused.contains("1 mailbox") && refused.contains("--yes"),
+        "{refused}"
+    );
+    backend.ok(&["user", "remove", &owner, "--yes"]);
+    assert!(
+        backend
+            .json(&["user", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        backend
+            .json(&["mailbox", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let missing = backend.fails(&[
+        "mailbox",
+        "add",
+        "--owner",
+        &owner,
+        "--email",
+        "x@example.test",
+        "--host",
+        "h",
+        "--password-env",
+        "HOME",
+    ]);
+    assert!(missing.contains("no user"), "{missing}");
+}
+
+async fn another_account_needs_reset_and_limits_apply(backend: &Backend) {
+    let endpoint = shared_dovecot(DovecotVariant::Full).unwrap_or_else(|e| panic!("{e}"));
+    let (first_login, _raw) = seeded_user(3).await;
+    let (second_login, _raw2) = seeded_user(5).await;
+    let owner = add_user(backend, "owner@example.test");
+    let id = add_mailbox(
+        backend,
+        &owner,
+        "first@example.test",
+        endpoint.plain_port,
+        &first_login,
+        &endpoint.password,
+    );
+    let other = add_mailbox(
+        backend,
+        &owner,
+        "other@example.test",
+        endpoint.plain_port,
+        &second_login,
+        &endpoint.password,
+    );
+
+    // No time at all: nothing starts, nothing fails.
+    let starved = backend.json(&["sync", "--max-exec-time", "0s", "--json"]);
+    assert_eq!(starved["budget_reached"], true, "{starved}");
+    assert!(
+        starved["mailboxes"].as_array().unwrap().is_empty(),
+        "{starved}"
+    );
+    let bad = backend.fails(&["sync", "--max-exec-time", "soon"]);
+    assert!(bad.contains("10m"), "{bad}");
+
+    // Both mailboxes at once.
+    let both = backend.json(&["sync", "--max-concurrent", "2", "--json"]);
+    let mut news: Vec<u64> = both["mailboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["new"].as_u64().unwrap())
+        .collect();
+    news.sort_unstable();
+    assert_eq!(news, [3, 5], "{both}");
+
+    // The port may change freely; another login may not, while the mailbox holds mail.
+    backend.ok(&["mailbox", "update", &id, "--email", "renamed@example.test"]);
+    let refused = backend.fails(&["mailbox", "update", &id, "--user", &second_login]);
+    assert!(refused.contains("--reset"), "{refused}");
+    let shown = backend.json(&["mailbox", "show", &id, "--json"]);
+    assert_eq!(shown["user"], first_login.as_str());
+    assert_eq!(folder(&shown["folders"], "INBOX")["messages"], 3);
+
+    let reset = backend.ok(&["mailbox", "update", &id, "--user", &second_login, "--reset"]);
+    assert!(
+        String::from_utf8_lossy(&reset.stdout).contains("deleted"),
+        "{reset:?}"
+    );
+    let shown = backend.json(&["mailbox", "show", &id, "--json"]);
+    assert_eq!(shown["user"], second_login.as_str());
+    assert_eq!(shown["email"], "renamed@example.test");
+    assert_eq!(
+        folder(&shown["folders"], "INBOX")["messages"],
+        0,
+        "folders listed at once, mail at the next run"
+    );
+    let resynced = backend.json(&["sync", "--mailbox", &id, "--json"]);
+    assert_eq!(
+        resynced["mailboxes"][0]["new"], 5,
+        "the new account's mail, its own rows beside mailbox {other}: {resynced}"
+    );
 }

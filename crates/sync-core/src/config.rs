@@ -25,6 +25,8 @@ pub struct SyncConfig {
     pub max_retry_attempts: i32,
     /// Who holds the leases: unique per process.
     pub worker_id: String,
+    /// Mailboxes synced at the same time by one run (each on its own connection).
+    pub max_concurrent: usize,
 }
 
 impl Default for SyncConfig {
@@ -44,6 +46,7 @@ impl Default for SyncConfig {
                 std::env::var("HOSTNAME").unwrap_or_else(|_| "imap-sync".to_owned()),
                 std::process::id()
             ),
+            max_concurrent: 1,
         }
     }
 }

@@ -20,6 +20,6 @@ mod synchronizer;
 pub use config::SyncConfig;
 pub use error::{Result, SyncError};
 pub use factory::{ImapServerFactory, ServerFactory};
-pub use processor::MailboxReport;
+pub use processor::{MailboxReport, PhaseTimes};
 pub use progress::{ProgressEvent, ProgressSink, no_progress};
 pub use synchronizer::{MailboxOutcome, OutcomeStatus, RunReport, Synchronizer};

@@ -18,7 +18,7 @@
 //! backfills the mail between the new start and the recorded one.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use email_model::{EmailBatch, FlagUpdate, Folder, FolderCursors, Mailbox, Store};
@@ -44,6 +44,48 @@ pub struct MailboxReport {
     /// Bytes sent to and received from the server.
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// IMAP commands sent.
+    pub commands: u64,
+    /// Synced messages whose flags changed on the server.
+    pub flags_changed: usize,
+    /// Messages that left a folder on the server (expunged or moved out).
+    pub removed: usize,
+    /// Where the time went.
+    pub phases: PhaseTimes,
+}
+
+/// Time spent in each phase of a mailbox's sync.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PhaseTimes {
+    /// Connecting, logging in, LIST and the folder merge.
+    pub folders: Duration,
+    /// SELECT (and ENABLE QRESYNC) of each folder.
+    pub select: Duration,
+    /// Pushing the host application's flag changes.
+    pub local_changes: Duration,
+    /// Flags and expunges since the last run.
+    pub reconcile: Duration,
+    /// UID SEARCH for the window, new mail and backfills.
+    pub search: Duration,
+    /// Waiting for FETCH results (the server and the parser).
+    pub fetch: Duration,
+    /// Committing batches and cursors.
+    pub store: Duration,
+}
+
+impl PhaseTimes {
+    /// The phases by name, for reports.
+    pub fn named(&self) -> [(&'static str, Duration); 7] {
+        [
+            ("folders", self.folders),
+            ("select", self.select),
+            ("local_changes", self.local_changes),
+            ("reconcile", self.reconcile),
+            ("search", self.search),
+            ("fetch", self.fetch),
+            ("store", self.store),
+        ]
+    }
 }
 
 pub(crate) struct Processor<'a, S: Store, M: MailServer> {
@@ -86,6 +128,7 @@ fn is_mailbox_level(error: &SyncError) -> bool {
 impl<S: Store, M: MailServer> Processor<'_, S, M> {
     pub(crate) async fn run(mut self) -> Result<MailboxReport> {
         // Folders first: LIST is also where a refused login shows.
+        let started = Instant::now();
         let server_folders = self.server.folders(true).await?;
         self.store
             .merge_folders(
@@ -93,6 +136,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
                 server_folders.iter().map(server_folder).collect(),
             )
             .await?;
+        self.report.phases.folders += started.elapsed();
         let folders = self.store.folders(self.mailbox.id).await?;
         for folder in folders
             .iter()
@@ -114,6 +158,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
             }
         }
         (self.report.bytes_sent, self.report.bytes_received) = self.server.wire_bytes();
+        self.report.commands = self.server.commands_sent();
         tracing::info!(
             new = self.report.emails_new,
             known = self.report.emails_known,
@@ -128,10 +173,12 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
         let span = tracing::info_span!("folder", name = %folder.full_name);
         let _entered = span.enter();
         // QRESYNC must be enabled before SELECT for VANISHED to come.
+        let started = Instant::now();
         let capabilities = self.server.capabilities().await?;
         let condstore = capabilities.contains("CONDSTORE");
         let qresync = capabilities.contains("QRESYNC") && self.server.enable_qresync().await?;
         let selected = self.server.select(&folder.full_name).await?;
+        self.report.phases.select += started.elapsed();
         let uid_validity = selected.uid_validity.ok_or_else(|| {
             SyncError::Server(ConnectorError::Protocol(format!(
                 "{}: SELECT gave no UIDVALIDITY",
@@ -175,8 +222,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
         let first_sync = folder.uid_validity.is_none() || folder.window_start.is_none();
         if first_sync {
             let mut uids = self
-                .server
-                .uid_search(&format!("{search_key} {}", imap_date(window_start)))
+                .search(&format!("{search_key} {}", imap_date(window_start)))
                 .await?;
             let top = top.unwrap_or(0).max(uids.last().copied().unwrap_or(0));
             uids.reverse();
@@ -188,16 +234,19 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
             self.backfill(folder, uid_validity, uids, cursors).await?;
         } else {
             // Local changes first: the reconciliation below then reads back the server's truth.
+            let started = Instant::now();
             self.push_local_changes(folder, uid_validity, condstore)
                 .await?;
+            self.report.phases.local_changes += started.elapsed();
+            let started = Instant::now();
             self.reconcile(folder, uid_validity, condstore, qresync)
                 .await?;
+            self.report.phases.reconcile += started.elapsed();
             // An interrupted backfill continues below its cursor.
             if let Some(below) = folder.backfill_below_uid.filter(|b| *b > 1) {
                 let start = folder.window_start.unwrap_or(window_start);
                 let mut uids = self
-                    .server
-                    .uid_search(&format!(
+                    .search(&format!(
                         "{search_key} {} UID 1:{}",
                         imap_date(start),
                         below - 1
@@ -213,8 +262,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
                 && window_start < recorded - ChronoDuration::days(1)
             {
                 let mut uids = self
-                    .server
-                    .uid_search(&format!(
+                    .search(&format!(
                         "{search_key} {} BEFORE {}",
                         imap_date(window_start),
                         imap_date(recorded)
@@ -245,10 +293,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
             }
             // New mail above the cursor, oldest first so the cursor can follow each batch.
             let above = folder.synced_up_to_uid;
-            let mut uids = self
-                .server
-                .uid_search(&format!("UID {}:*", above + 1))
-                .await?;
+            let mut uids = self.search(&format!("UID {}:*", above + 1)).await?;
             // `n:*` also matches the highest UID when it is below n (RFC 3501).
             uids.retain(|uid| *uid > above);
             self.fetch_in_batches(folder, uid_validity, uids, |batch, _| FolderCursors {
@@ -331,8 +376,10 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
             if Instant::now() >= self.deadline {
                 return Err(SyncError::BudgetReached(self.config.mailbox_budget));
             }
+            let started = Instant::now();
             let (messages, missing) = self.server.fetch_batch(batch, FetchParts::Full).await?;
             let emails = messages.into_iter().map(new_email).collect();
+            self.report.phases.fetch += started.elapsed();
             self.commit(
                 folder,
                 uid_validity,
@@ -372,6 +419,14 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
         Ok(())
     }
 
+    /// UID SEARCH, timed as the search phase.
+    async fn search(&mut self, criteria: &str) -> Result<Vec<u32>> {
+        let started = Instant::now();
+        let uids = self.server.uid_search(criteria).await;
+        self.report.phases.search += started.elapsed();
+        Ok(uids?)
+    }
+
     async fn commit(
         &mut self,
         folder: &Folder,
@@ -379,6 +434,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
         emails: Vec<email_model::NewEmail>,
         cursors: FolderCursors,
     ) -> Result<()> {
+        let started = Instant::now();
         let report = self
             .store
             .store_batch(EmailBatch {
@@ -389,6 +445,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
                 cursors,
             })
             .await?;
+        self.report.phases.store += started.elapsed();
         self.report.emails_new += report.new_emails;
         self.report.emails_known += report.known_emails;
         Ok(())
@@ -464,6 +521,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
                 })
                 .collect();
             self.latest_modseq = self.latest_modseq.max(changes.highest_modseq);
+            self.report.flags_changed += updates.len();
             if !updates.is_empty() {
                 self.store
                     .update_flags(folder.id, uid_validity, updates, None)
@@ -471,6 +529,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
             }
             if qresync {
                 if !changes.vanished.is_empty() {
+                    self.report.removed += changes.vanished.len();
                     self.store
                         .remove_uids(folder.id, uid_validity, changes.vanished)
                         .await?;
@@ -504,6 +563,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
                     }
                 }
             }
+            self.report.flags_changed += updates.len();
             if !updates.is_empty() {
                 self.store
                     .update_flags(folder.id, uid_validity, updates, None)
@@ -541,6 +601,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
                     .filter(|uid| !listed.contains(uid)),
             );
         }
+        self.report.removed += gone.len();
         if !gone.is_empty() {
             self.store
                 .remove_uids(folder.id, uid_validity, gone)
@@ -608,8 +669,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
             "SINCE"
         };
         let in_window: HashSet<u32> = self
-            .server
-            .uid_search(&format!("{key} {}", imap_date(window_start)))
+            .search(&format!("{key} {}", imap_date(window_start)))
             .await?
             .into_iter()
             .collect();

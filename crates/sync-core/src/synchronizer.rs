@@ -3,8 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{Duration as ChronoDuration, Utc};
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use email_model::{Mailbox, Store, StoreError, SyncRunOutcome};
+use futures::StreamExt;
 use imap_connector::{ConnectorError, MailServer};
 
 use crate::config::SyncConfig;
@@ -30,8 +31,13 @@ pub enum OutcomeStatus {
     Failure(String),
     /// Not synced: another worker holds its lease.
     LeaseHeld,
-    /// Not synced: not due yet, or in back-off (without force).
-    NotDue,
+    /// Not synced: not due yet, or in back-off (without force); due again at `due_at` (none
+    /// when the mailbox is switched off or has no credentials).
+    NotDue {
+        due_at: Option<DateTime<Utc>>,
+    },
+    /// Not synced: the run's time budget ran out first.
+    BudgetReached,
     NotFound,
 }
 
@@ -100,12 +106,25 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
         &self.config
     }
 
-    /// Syncs every due mailbox, one after another, within the run budget.
+    /// Syncs every due mailbox within the run budget, `max_concurrent` at a time.
     pub async fn run_due(&self) -> Result<RunReport, StoreError> {
-        let started = Instant::now();
+        let run_deadline = Instant::now() + self.config.run_budget;
+        let workers =
+            (0..self.config.max_concurrent.max(1)).map(|_| self.claim_and_sync(run_deadline));
+        let mut report = RunReport::default();
+        for worker in futures::future::join_all(workers).await {
+            let worker = worker?;
+            report.outcomes.extend(worker.outcomes);
+            report.budget_reached |= worker.budget_reached;
+        }
+        Ok(report)
+    }
+
+    /// One worker of [`Self::run_due`]: claims due mailboxes until none is left.
+    async fn claim_and_sync(&self, run_deadline: Instant) -> Result<RunReport, StoreError> {
         let mut report = RunReport::default();
         loop {
-            if started.elapsed() >= self.config.run_budget {
+            if Instant::now() >= run_deadline {
                 report.budget_reached = true;
                 break;
             }
@@ -123,7 +142,7 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
             };
             report
                 .outcomes
-                .push(self.sync_claimed(mailbox, false).await);
+                .push(self.sync_claimed(mailbox, false, run_deadline).await);
         }
         Ok(report)
     }
@@ -132,35 +151,52 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
     /// due or is in back-off is skipped; with it, both are ignored. A lease held by another
     /// worker is always respected.
     pub async fn sync_mailboxes(&self, ids: &[i64], force: bool) -> Result<RunReport, StoreError> {
+        let run_deadline = Instant::now() + self.config.run_budget;
+        let outcomes: Vec<Result<MailboxOutcome, StoreError>> = futures::stream::iter(ids)
+            .map(|&id| self.sync_one(id, force, run_deadline))
+            .buffered(self.config.max_concurrent.max(1))
+            .collect()
+            .await;
         let mut report = RunReport::default();
-        for &id in ids {
-            let skipped = |status| MailboxOutcome {
-                mailbox_id: id,
-                status,
-                report: MailboxReport::default(),
-                duration: Duration::ZERO,
-            };
-            let Some(mailbox) = self.store.mailbox(id).await? else {
-                report.outcomes.push(skipped(OutcomeStatus::NotFound));
-                continue;
-            };
-            if !force && !self.is_due(&mailbox) {
-                report.outcomes.push(skipped(OutcomeStatus::NotDue));
-                continue;
-            }
-            if !self
-                .store
-                .acquire_lease(id, self.config.worker_id.clone(), self.lease_until())
-                .await?
-            {
-                report.outcomes.push(skipped(OutcomeStatus::LeaseHeld));
-                continue;
-            }
-            report
-                .outcomes
-                .push(self.sync_claimed(mailbox, force).await);
+        for outcome in outcomes {
+            let outcome = outcome?;
+            report.budget_reached |= outcome.status == OutcomeStatus::BudgetReached;
+            report.outcomes.push(outcome);
         }
         Ok(report)
+    }
+
+    async fn sync_one(
+        &self,
+        id: i64,
+        force: bool,
+        run_deadline: Instant,
+    ) -> Result<MailboxOutcome, StoreError> {
+        let skipped = |status| MailboxOutcome {
+            mailbox_id: id,
+            status,
+            report: MailboxReport::default(),
+            duration: Duration::ZERO,
+        };
+        if Instant::now() >= run_deadline {
+            return Ok(skipped(OutcomeStatus::BudgetReached));
+        }
+        let Some(mailbox) = self.store.mailbox(id).await? else {
+            return Ok(skipped(OutcomeStatus::NotFound));
+        };
+        if !force && !self.is_due(&mailbox) {
+            return Ok(skipped(OutcomeStatus::NotDue {
+                due_at: self.due_at(&mailbox),
+            }));
+        }
+        if !self
+            .store
+            .acquire_lease(id, self.config.worker_id.clone(), self.lease_until())
+            .await?
+        {
+            return Ok(skipped(OutcomeStatus::LeaseHeld));
+        }
+        Ok(self.sync_claimed(mailbox, force, run_deadline).await)
     }
 
     /// After the user changed a mailbox's settings: its folders are synced at once (listed and
@@ -218,6 +254,19 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
             + ChronoDuration::from_std(self.config.lease).unwrap_or(ChronoDuration::minutes(5))
     }
 
+    /// When a mailbox that is not due becomes due: the later of its back-off's end and one
+    /// interval after its last success.
+    fn due_at(&self, mailbox: &Mailbox) -> Option<DateTime<Utc>> {
+        if !(mailbox.active && mailbox.sync_enabled && mailbox.has_secret) {
+            return None;
+        }
+        let stale_at = mailbox.last_success_at.map(|at| at + self.due_age());
+        match (mailbox.backoff_until, stale_at) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     fn is_due(&self, mailbox: &Mailbox) -> bool {
         let now = Utc::now();
         let out_of_backoff = mailbox.backoff_until.is_none_or(|until| until <= now);
@@ -228,7 +277,12 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
     }
 
     /// Runs a claimed mailbox and records its outcome; never fails the run.
-    async fn sync_claimed(&self, mailbox: Mailbox, force: bool) -> MailboxOutcome {
+    async fn sync_claimed(
+        &self,
+        mailbox: Mailbox,
+        force: bool,
+        run_deadline: Instant,
+    ) -> MailboxOutcome {
         let span = tracing::info_span!("mailbox", id = mailbox.id, email = %mailbox.email);
         let _entered = span.enter();
         let started = Instant::now();
@@ -236,7 +290,7 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
             mailbox_id: mailbox.id,
         });
         let run_started = Utc::now();
-        let result = self.process(&mailbox, force).await;
+        let result = self.process(&mailbox, force, run_deadline).await;
         let (status, report, outcome) = self.judge(&mailbox, result).await;
         if status == OutcomeStatus::Success {
             // Grace period of emails left in no folder: the end of the mailbox's next
@@ -277,6 +331,7 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
         &self,
         mailbox: &Mailbox,
         force: bool,
+        run_deadline: Instant,
     ) -> Result<(i64, MailboxReport), (i64, SyncError)> {
         let run = self
             .store
@@ -295,7 +350,8 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
             config: &self.config,
             progress: &self.progress,
             mailbox,
-            deadline: Instant::now() + self.config.mailbox_budget,
+            // The mailbox's budget, cut short by the run's.
+            deadline: (Instant::now() + self.config.mailbox_budget).min(run_deadline),
             report: MailboxReport::default(),
             force,
             latest_modseq: None,

@@ -1,0 +1,264 @@
+//! `imap-sync mailbox …`: the user-details page of Oro as commands.
+
+use std::io::Read;
+
+use anyhow::{Context, bail};
+use email_model::{
+    AuthKind, ImapSettings, Mailbox, MailboxSettingsUpdate, NewMailbox, Store, StoreError,
+};
+use secrecy::SecretString;
+use sync_core::{OutcomeStatus, ServerFactory, SyncConfig, Synchronizer};
+
+use crate::cli::{AuthArg, MailboxAdd, MailboxCommand, MailboxUpdate, PasswordSource, SecurityArg};
+use crate::settings::Settings;
+use crate::status;
+
+pub(crate) async fn run<S: Store + Clone + 'static>(
+    store: &S,
+    settings: &Settings,
+    command: MailboxCommand,
+) -> anyhow::Result<()> {
+    match command {
+        MailboxCommand::Add(add) => self::add(store, add).await,
+        MailboxCommand::List { json } => list(store, json).await,
+        MailboxCommand::Show { id, json } => status::show_mailbox(store, id, json).await,
+        MailboxCommand::Update(update) => self::update(store, settings, update).await,
+        MailboxCommand::Check { id } => check(store, settings, id).await,
+        MailboxCommand::Folders {
+            id,
+            enable,
+            disable,
+            json,
+        } => {
+            refresh_folders(store, settings, id).await?;
+            let folders = store.folders(id).await?;
+            for (names, enabled) in [(&enable, true), (&disable, false)] {
+                for name in names {
+                    let folder = folders
+                        .iter()
+                        .find(|f| &f.full_name == name)
+                        .with_context(|| format!("mailbox {id} has no folder {name:?}"))?;
+                    store.set_folder_sync(folder.id, enabled).await?;
+                }
+            }
+            status::print_folders(store, id, json).await
+        }
+        MailboxCommand::Remove { id, yes } => {
+            let mailbox = existing(store, id).await?;
+            if !yes {
+                bail!(
+                    "this deletes mailbox {id} ({}) and all its synced mail: add --yes to confirm",
+                    mailbox.email
+                );
+            }
+            store.delete_mailbox(id).await?;
+            println!("mailbox {id} removed");
+            Ok(())
+        }
+    }
+}
+
+pub(crate) async fn existing<S: Store>(store: &S, id: i64) -> anyhow::Result<Mailbox> {
+    store
+        .mailbox(id)
+        .await?
+        .with_context(|| format!("no mailbox {id} (`imap-sync mailbox list` shows them)"))
+}
+
+fn read_password(source: &PasswordSource) -> anyhow::Result<Option<SecretString>> {
+    if source.password_stdin {
+        let mut password = String::new();
+        std::io::stdin()
+            .read_to_string(&mut password)
+            .context("reading the password from stdin")?;
+        let password = password.trim_end_matches(['\r', '\n']);
+        if password.is_empty() {
+            bail!("standard input held no password");
+        }
+        return Ok(Some(SecretString::from(password.to_owned())));
+    }
+    if let Some(variable) = &source.password_env {
+        let password = std::env::var(variable)
+            .with_context(|| format!("environment variable {variable} (for --password-env)"))?;
+        return Ok(Some(SecretString::from(password)));
+    }
+    Ok(None)
+}
+
+fn default_port(security: SecurityArg) -> u16 {
+    if security == SecurityArg::Tls {
+        993
+    } else {
+        143
+    }
+}
+
+async fn add<S: Store>(store: &S, add: MailboxAdd) -> anyhow::Result<()> {
+    let Some(password) = read_password(&add.password)? else {
+        bail!(
+            "give the password with --password-stdin or --password-env VAR (never as an argument)"
+        );
+    };
+    if let Some(owner) = add.owner
+        && store.user(owner).await?.is_none()
+    {
+        bail!("no user {owner} (`imap-sync user add` creates one)");
+    }
+    let mailbox = store
+        .create_mailbox(NewMailbox {
+            owner_user_id: if add.system { None } else { add.owner },
+            imap: ImapSettings {
+                host: add.host,
+                port: add.port.unwrap_or(default_port(add.security)),
+                security: add.security.into(),
+                user: add.user.unwrap_or_else(|| add.email.clone()),
+            },
+            email: add.email,
+            auth_kind: match add.auth {
+                AuthArg::Password => AuthKind::Password,
+                AuthArg::Oauth2Token => AuthKind::OAuth2,
+            },
+            secret: Some(password),
+            oauth_settings: None,
+            first_sync_days: add.first_sync_days,
+        })
+        .await?;
+    println!("mailbox {} added", mailbox.id);
+    Ok(())
+}
+
+async fn update<S: Store + Clone + 'static>(
+    store: &S,
+    settings: &Settings,
+    update: MailboxUpdate,
+) -> anyhow::Result<()> {
+    let id = update.id;
+    let mailbox = existing(store, id).await?;
+    let imap = ImapSettings {
+        host: update.host.unwrap_or(mailbox.imap.host.clone()),
+        port: update.port.unwrap_or(mailbox.imap.port),
+        security: update.security.map_or(mailbox.imap.security, Into::into),
+        user: update.user.unwrap_or(mailbox.imap.user.clone()),
+    };
+    let email = update.email.unwrap_or(mailbox.email.clone());
+    let connection_changed = imap != mailbox.imap;
+    if connection_changed || email != mailbox.email {
+        let change = store
+            .update_mailbox_settings(
+                id,
+                MailboxSettingsUpdate {
+                    email,
+                    imap,
+                    reset: update.reset,
+                },
+            )
+            .await
+            .map_err(|error| match error {
+                StoreError::OtherAccount { .. } => anyhow::anyhow!(
+                    "{error}: nothing was changed. Add --reset to delete its synced mail and start over, or add a new mailbox instead"
+                ),
+                other => other.into(),
+            })?;
+        if change.data_reset {
+            println!("mailbox {id}: another account; its synced mail was deleted");
+        }
+    }
+    let password = read_password(&update.password)?;
+    let password_changed = password.is_some();
+    if let Some(password) = password {
+        // Keeps the mail; ends the back-off; the mailbox is due at once.
+        store.set_mailbox_secret(id, password).await?;
+    }
+    if let Some(days) = update.first_sync_days {
+        store.set_first_sync_days(id, days).await?;
+    }
+    println!("mailbox {id} updated");
+    if connection_changed || password_changed {
+        // Oro re-syncs the folders at once after a settings change; mail follows at the next run.
+        refresh_folders(store, settings, id).await?;
+        println!("folders refreshed; mail follows at the next sync");
+    }
+    Ok(())
+}
+
+/// A folder-only sync, at once.
+async fn refresh_folders<S: Store + Clone + 'static>(
+    store: &S,
+    settings: &Settings,
+    id: i64,
+) -> anyhow::Result<()> {
+    let synchronizer = Synchronizer::new(
+        store.clone(),
+        crate::factory(settings),
+        SyncConfig::default(),
+    );
+    match synchronizer.settings_changed(id).await {
+        Ok(OutcomeStatus::Success) => Ok(()),
+        Ok(OutcomeStatus::NotFound) => bail!("no mailbox {id}"),
+        Ok(OutcomeStatus::LeaseHeld) => {
+            bail!("mailbox {id} is being synced by another process; try again in a moment")
+        }
+        Ok(other) => bail!("could not list the folders of mailbox {id}: {other:?}"),
+        Err(error) => Err(anyhow::Error::new(error)
+            .context(format!("could not list the folders of mailbox {id}"))),
+    }
+}
+
+async fn check<S: Store>(store: &S, settings: &Settings, id: i64) -> anyhow::Result<()> {
+    let mailbox = existing(store, id).await?;
+    let secret = store
+        .mailbox_secret(id)
+        .await?
+        .context("the mailbox has no password")?;
+    let mut server = crate::factory(settings).server_for(&mailbox, secret);
+    let capabilities = imap_connector::MailServer::capabilities(&mut server)
+        .await
+        .with_context(|| {
+            format!(
+                "connecting to {}:{} as {}",
+                mailbox.imap.host, mailbox.imap.port, mailbox.imap.user
+            )
+        })?;
+    let _ = imap_connector::MailServer::logout(&mut server).await;
+    println!(
+        "connected and logged in to {}:{} as {}",
+        mailbox.imap.host, mailbox.imap.port, mailbox.imap.user
+    );
+    println!(
+        "capabilities: {}",
+        capabilities.into_iter().collect::<Vec<_>>().join(" ")
+    );
+    Ok(())
+}
+
+async fn list<S: Store>(store: &S, json: bool) -> anyhow::Result<()> {
+    let mailboxes = store.mailboxes().await?;
+    if json {
+        let rows: Vec<serde_json::Value> = mailboxes.iter().map(status::mailbox_settings).collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!(
+        "{:>4}  {:<30} {:<10} {:<28} {:<8}",
+        "id", "email", "owner", "server", "state"
+    );
+    for m in mailboxes {
+        let owner = m
+            .owner_user_id
+            .map_or_else(|| "system".to_owned(), |id| format!("user {id}"));
+        println!(
+            "{:>4}  {:<30} {:<10} {:<28} {:<8}",
+            m.id,
+            m.email,
+            owner,
+            format!(
+                "{}:{} ({})",
+                m.imap.host,
+                m.imap.port,
+                m.imap.security.as_str()
+            ),
+            m.sync_state.as_str()
+        );
+    }
+    Ok(())
+}
