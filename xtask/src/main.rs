@@ -1,12 +1,14 @@
 //! `cargo xtask`: the project's automation, run through the alias in `.cargo/config.toml`.
 //!
-//! - `test`: installs what is missing, starts Dovecot and PostgreSQL, runs fmt, clippy, tidy
-//!   and every test, stops the servers. The README's test command and what CI runs.
+//! - `demo`: a throwaway Dovecot seeded with mail, synced by `imap-sync` into SQLite.
+//! - `test`: installs what is missing, starts Dovecot and PostgreSQL, runs fmt, clippy, tidy,
+//!   every test and the demo, stops the servers. The README's test command and what CI runs.
 //! - `tidy`: the mechanical checks of ARCHITECTURE.md's invariants.
 //! - `servers up|down|status`: the test servers for manual work.
 
 #![allow(clippy::print_stdout)] // A command-line tool: stdout is its interface.
 
+mod demo;
 mod packages;
 mod servers;
 mod test;
@@ -25,6 +27,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
+    /// See imap-sync work: seed a throwaway Dovecot, add a mailbox, sync it, show the mirror.
+    Demo(demo::DemoArgs),
     /// Install what is missing, start the servers, run fmt, clippy, tidy and every test.
     Test(test::TestArgs),
     /// Check the layering between our crates and the workspace's conventions.
@@ -51,6 +55,7 @@ enum Task {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
+        Task::Demo(args) => demo::run(&args),
         Task::Test(args) => test::run(&args),
         Task::Tidy { workspace } => {
             tidy::run(&workspace.unwrap_or_else(workspace_root)).map(|()| println!("tidy: ok"))

@@ -51,11 +51,12 @@ pub struct Dispatcher<S: Store> {
 }
 
 impl<S: Store> Dispatcher<S> {
-    /// A channel without a notifier (email with no SMTP server) is said once, here.
+    /// A channel without a notifier (email with no SMTP server) is said here, and warned about
+    /// when a notice for it waits.
     pub fn new(store: S, notifiers: Vec<Box<dyn Notifier>>, config: DispatcherConfig) -> Self {
         for channel in email_model::OUTBOX_CHANNELS {
             if !notifiers.iter().any(|n| n.channel() == channel) {
-                tracing::warn!(
+                tracing::info!(
                     channel,
                     "notification channel off: its notices stay in the outbox"
                 );
@@ -84,6 +85,11 @@ impl<S: Store> Dispatcher<S> {
         {
             let Some(notifier) = self.notifiers.iter().find(|n| n.channel() == entry.channel)
             else {
+                tracing::warn!(
+                    channel = %entry.channel,
+                    user = entry.user_id,
+                    "a notice waits for a channel that is off (email needs an [smtp] section; push needs `imap-sync run`)"
+                );
                 report.no_channel += 1;
                 continue;
             };

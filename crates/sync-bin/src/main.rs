@@ -6,12 +6,15 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // A command-line tool: stdout is its interface.
 
 mod cli;
+#[cfg(test)]
+mod deploy_files;
 mod mailboxes;
 mod settings;
 mod status;
 mod sync;
 mod users;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -33,6 +36,7 @@ fn init_logging(format: LogFormat) {
     ));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

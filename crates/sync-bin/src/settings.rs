@@ -7,7 +7,7 @@ use secrecy::SecretString;
 
 /// Everything the binary reads from its configuration.
 #[derive(Debug, Clone, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct Settings {
     /// `postgres://…`, or a SQLite file (created with its key file beside it).
     pub(crate) database_url: String,
@@ -22,6 +22,7 @@ pub(crate) struct Settings {
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct SmtpSection {
     host: String,
     port: u16,
@@ -61,7 +62,9 @@ impl Settings {
             .build()
             .context("reading the configuration")?
             .try_deserialize()
-            .context("a configuration value is invalid (see the key named above)")?;
+            .context(
+                "invalid configuration (every key, with its IMAP_SYNC__ variable, is in deploy/config.example.toml)",
+            )?;
         if let Some(url) = database_url {
             settings.database_url = url.to_owned();
         }
