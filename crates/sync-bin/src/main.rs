@@ -95,5 +95,6 @@ async fn execute<S: Store + Clone + std::fmt::Debug + 'static>(
 pub(crate) fn factory(settings: &Settings) -> ImapServerFactory {
     let mut factory = ImapServerFactory::default();
     factory.tls.extra_ca_file = settings.imap_extra_ca_file.clone();
+    factory.compress = settings.imap_compress;
     factory
 }

@@ -18,6 +18,8 @@ pub(crate) struct Settings {
     pub(crate) max_concurrent: usize,
     /// Extra CA to trust for IMAP (a company CA, a test server's).
     pub(crate) imap_extra_ca_file: Option<PathBuf>,
+    /// COMPRESS=DEFLATE where the server offers it: less traffic, more CPU on both ends.
+    pub(crate) imap_compress: bool,
     pub(crate) smtp: Option<SmtpSection>,
 }
 
@@ -41,6 +43,7 @@ impl Default for Settings {
             sync_interval_minutes: 30,
             max_concurrent: 4,
             imap_extra_ca_file: None,
+            imap_compress: true,
             smtp: None,
         }
     }

@@ -521,16 +521,17 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
                 })
                 .collect();
             self.latest_modseq = self.latest_modseq.max(changes.highest_modseq);
-            self.report.flags_changed += updates.len();
             if !updates.is_empty() {
-                self.store
+                // Counted by the store: a CHANGEDSINCE answer also lists mail not synced yet.
+                self.report.flags_changed += self
+                    .store
                     .update_flags(folder.id, uid_validity, updates, None)
                     .await?;
             }
             if qresync {
                 if !changes.vanished.is_empty() {
-                    self.report.removed += changes.vanished.len();
-                    self.store
+                    self.report.removed += self
+                        .store
                         .remove_uids(folder.id, uid_validity, changes.vanished)
                         .await?;
                 }
@@ -563,9 +564,10 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
                     }
                 }
             }
-            self.report.flags_changed += updates.len();
             if !updates.is_empty() {
-                self.store
+                // Counted by the store: a CHANGEDSINCE answer also lists mail not synced yet.
+                self.report.flags_changed += self
+                    .store
                     .update_flags(folder.id, uid_validity, updates, None)
                     .await?;
             }
@@ -601,9 +603,9 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
                     .filter(|uid| !listed.contains(uid)),
             );
         }
-        self.report.removed += gone.len();
         if !gone.is_empty() {
-            self.store
+            self.report.removed += self
+                .store
                 .remove_uids(folder.id, uid_validity, gone)
                 .await?;
         }

@@ -25,8 +25,19 @@ pub struct PostgresServer {
 }
 
 impl PostgresServer {
-    /// Runs `initdb` and starts `postgres` itself (not `pg_ctl`), under a watchdog.
+    /// Runs `initdb` and starts `postgres` itself (not `pg_ctl`), under a watchdog; without
+    /// fsync (test data is thrown away).
     pub fn start(lifetime: Lifetime) -> Result<Self, RigError> {
+        Self::start_with(lifetime, false)
+    }
+
+    /// [`Self::start`] with PostgreSQL's default durability (fsync, synchronous commit), for
+    /// benchmarks that claim durably committed data.
+    pub fn start_durable(lifetime: Lifetime) -> Result<Self, RigError> {
+        Self::start_with(lifetime, true)
+    }
+
+    fn start_with(lifetime: Lifetime, durable: bool) -> Result<Self, RigError> {
         let bin = postgres_bin_dir().ok_or(RigError::Missing {
             program: "PostgreSQL (initdb, postgres)",
             fix: FIX_POSTGRES,
@@ -35,7 +46,7 @@ impl PostgresServer {
         // from scratch on another port.
         let mut last_error = None;
         for _ in 0..3 {
-            match Self::start_once(&bin, lifetime) {
+            match Self::start_once(&bin, lifetime, durable) {
                 Ok(server) => return Ok(server),
                 Err(
                     error @ RigError::NotReady {
@@ -50,7 +61,7 @@ impl PostgresServer {
         Err(last_error.expect("three attempts were made"))
     }
 
-    fn start_once(bin: &Path, lifetime: Lifetime) -> Result<Self, RigError> {
+    fn start_once(bin: &Path, lifetime: Lifetime, durable: bool) -> Result<Self, RigError> {
         let dir = create_server_dir("pg")?;
         let (data, socket) = (dir.join("data"), dir.join("socket"));
         let mut argv = init_cluster(bin, &dir).inspect_err(|_| {
@@ -63,14 +74,16 @@ impl PostgresServer {
         argv.extend(["-D".into(), data.display().to_string()]);
         argv.extend(["-p".into(), port.to_string()]);
         argv.extend(["-k".into(), socket.display().to_string()]);
-        for setting in [
-            "listen_addresses=127.0.0.1",
-            "max_connections=300",
+        let mut settings = vec!["listen_addresses=127.0.0.1", "max_connections=300"];
+        if !durable {
             // Test data is thrown away: durability buys nothing here.
-            "fsync=off",
-            "synchronous_commit=off",
-            "full_page_writes=off",
-        ] {
+            settings.extend([
+                "fsync=off",
+                "synchronous_commit=off",
+                "full_page_writes=off",
+            ]);
+        }
+        for setting in settings {
             argv.extend(["-c".into(), setting.into()]);
         }
         let log = dir.join("server.log");
@@ -241,7 +254,12 @@ pub struct TestDatabase {
 impl TestDatabase {
     /// A fresh database holding the migrations in `migrations_dir`.
     pub async fn new(migrations_dir: &Path) -> Result<Self, RigError> {
-        let admin_url = shared_postgres_url()?.to_owned();
+        Self::new_on(shared_postgres_url()?, migrations_dir).await
+    }
+
+    /// [`Self::new`] on the server of `admin_url`.
+    pub async fn new_on(admin_url: &str, migrations_dir: &Path) -> Result<Self, RigError> {
+        let admin_url = admin_url.to_owned();
         let template = ensure_template(&admin_url, migrations_dir).await?;
         let name = unique_name("test").replace('-', "_");
         let admin = connect(&admin_url).await?;
