@@ -429,6 +429,11 @@ async fn the_corpus_is_fetched_and_parsed() {
         Some("Jürgen Müller")
     );
     assert_eq!(parsed(&encoded).0.unwrap().trim(), "Viele Grüße!");
+    assert_eq!(
+        parsed(&encoded).1,
+        None,
+        "no HTML is made up for a plain-text message"
+    );
 
     let cyrillic = by_subject(&messages, "Привет");
     assert_eq!(parsed(&cyrillic).0.unwrap().trim(), "Привет, мир!");
@@ -437,8 +442,12 @@ async fn the_corpus_is_fetched_and_parsed() {
     assert_eq!(parsed(&japanese).0.unwrap().trim(), "こんにちは");
 
     let html_only = by_subject(&messages, "News");
-    let (_, html, _) = parsed(&html_only);
+    let (text, html, _) = parsed(&html_only);
     assert!(html.unwrap().contains("Only HTML here."));
+    assert!(
+        text.unwrap().contains("Only HTML here."),
+        "the text is derived from the HTML, for search"
+    );
 
     let no_id = by_subject(&messages, "No id");
     assert_eq!(no_id.headers.message_id, None);

@@ -36,6 +36,10 @@ pub(crate) struct BenchArgs {
     /// Do not install missing system packages; fail instead.
     #[arg(long)]
     no_install: bool,
+    /// After the runs, profile one more initial sync per backend with `perf record` (CPU
+    /// clock samples); reports in target/bench/perf-<backend>.txt.
+    #[arg(long)]
+    profile: bool,
 }
 
 /// Changes between the no-change and the incremental sync.
@@ -57,6 +61,9 @@ struct SyncFigures {
     bytes_sent: u64,
     /// Peak resident set of the process (VmHWM, sampled every 10 ms).
     peak_rss_bytes: u64,
+    /// CPU time of the process (user + system, sampled every 10 ms): against the wall time,
+    /// how much of it was work here rather than waiting for the server or the database.
+    cpu_seconds: f64,
     phases_ms: serde_json::Value,
 }
 
@@ -146,6 +153,18 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
             runs.push(figures);
         }
     }
+    if args.profile {
+        for &backend in &backends {
+            runtime.block_on(profile(
+                &binaries,
+                &work,
+                &endpoint,
+                postgres.admin_url(),
+                &login,
+                backend,
+            ))?;
+        }
+    }
     drop(dovecot);
     drop(postgres);
 
@@ -175,17 +194,21 @@ async fn seed(endpoint: &DovecotEndpoint, login: &str, messages: usize) -> anyho
     let generator = MailGenerator::new(MailGeneratorConfig::over_days_before(11, Utc::now(), 300));
     let started = Instant::now();
     let mut bytes = 0u64;
-    for (index, message) in generator.take(messages).enumerate() {
-        raw.append(
-            "INBOX",
-            &message.flags,
-            Some(message.internal_date),
-            &message.raw,
-        )
-        .await?;
-        bytes += message.raw.len() as u64;
-        if (index + 1) % 10_000 == 0 {
-            println!("bench: seeded {} messages", index + 1);
+    let mut generator = generator.take(messages).peekable();
+    let mut seeded = 0;
+    // MULTIAPPEND in chunks: one APPEND per message makes Dovecot's maildir rewrite its UID
+    // list each time, quadratic in the folder's size.
+    while generator.peek().is_some() {
+        let chunk: Vec<_> = generator.by_ref().take(500).collect();
+        let items: Vec<(&[&str], Option<chrono::DateTime<Utc>>, &[u8])> = chunk
+            .iter()
+            .map(|m| (m.flags.as_slice(), Some(m.internal_date), m.raw.as_slice()))
+            .collect();
+        raw.append_many("INBOX", &items).await?;
+        bytes += chunk.iter().map(|m| m.raw.len() as u64).sum::<u64>();
+        seeded += chunk.len();
+        if seeded % 10_000 == 0 {
+            println!("bench: seeded {seeded} messages");
         }
     }
     println!(
@@ -195,6 +218,242 @@ async fn seed(endpoint: &DovecotEndpoint, login: &str, messages: usize) -> anyho
     );
     raw.logout().await?;
     Ok(bytes)
+}
+
+/// A fresh database for one run; PostgreSQL's is dropped with the value.
+struct BenchDatabase {
+    url: String,
+    _postgres: Option<TestDatabase>,
+}
+
+impl BenchDatabase {
+    async fn new(
+        work: &Path,
+        postgres_admin_url: &str,
+        backend: Backend,
+        name: &str,
+    ) -> anyhow::Result<Self> {
+        let migrations = crate::workspace_root().join("migrations/postgres");
+        Ok(match backend {
+            Backend::Postgres => {
+                let database = TestDatabase::new_on(postgres_admin_url, &migrations).await?;
+                Self {
+                    url: database.url().to_owned(),
+                    _postgres: Some(database),
+                }
+            }
+            Backend::Sqlite => Self {
+                url: work.join(format!("{name}.db")).display().to_string(),
+                _postgres: None,
+            },
+        })
+    }
+
+    /// `imap-sync` on this database, configured for the benchmark.
+    fn imap_sync(&self, program: &Path, endpoint: &DovecotEndpoint) -> Command {
+        let key = base64::engine::general_purpose::STANDARD.encode([42u8; 32]);
+        let mut command = Command::new(program);
+        command
+            .arg("--database-url")
+            .arg(&self.url)
+            .env("IMAP_SYNC__SECRET_KEYS", format!("k1:{key}"))
+            .env("BENCH_PASSWORD", &endpoint.password)
+            // On loopback, compression only costs CPU on both ends; the raw client has none.
+            .env("IMAP_SYNC__IMAP_COMPRESS", "false")
+            // Every run is due at once: the no-change and incremental syncs are real runs.
+            .env("IMAP_SYNC__SYNC_INTERVAL_MINUTES", "0")
+            .env("RUST_LOG", "warn");
+        if let Ok(size) = std::env::var("BENCH_BATCH_SIZE") {
+            command.env("IMAP_SYNC__SYNC_BATCH_SIZE", size);
+        }
+        command
+    }
+
+    /// Adds the benchmark's user and mailbox.
+    fn add_mailbox(
+        &self,
+        program: &Path,
+        endpoint: &DovecotEndpoint,
+        login: &str,
+    ) -> anyhow::Result<()> {
+        let port = endpoint.plain_port.to_string();
+        let steps: [&[&str]; 2] = [
+            &[
+                "user",
+                "add",
+                "--email",
+                "bench@example.test",
+                "--name",
+                "Bench",
+            ],
+            &[
+                "mailbox",
+                "add",
+                "--owner",
+                "1",
+                "--email",
+                "bench@example.test",
+                "--host",
+                &endpoint.host,
+                "--port",
+                &port,
+                "--security",
+                "none",
+                "--user",
+                login,
+                "--password-env",
+                "BENCH_PASSWORD",
+            ],
+        ];
+        for arguments in steps {
+            let output = self.imap_sync(program, endpoint).args(arguments).output()?;
+            if !output.status.success() {
+                bail!(
+                    "imap-sync {}: {}",
+                    arguments.join(" "),
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `perf record -a` (CPU-clock samples of every process: the hardware counters are not
+/// available everywhere) during one initial sync into a fresh database; the top of the flat profile is printed and kept in
+/// target/bench/perf-<backend>.txt.
+async fn profile(
+    binaries: &Path,
+    work: &Path,
+    endpoint: &DovecotEndpoint,
+    postgres_admin_url: &str,
+    login: &str,
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let database = BenchDatabase::new(work, postgres_admin_url, backend, "profile").await?;
+    let program = binaries.join("imap-sync");
+    database.add_mailbox(&program, endpoint, login)?;
+    let data = work.join(format!("perf-{backend:?}.data"));
+    let sync = database.imap_sync(&program, endpoint);
+    let mut perf = Command::new("perf");
+    // System-wide: the database's and the IMAP server's share of the time shows beside ours.
+    perf.args([
+        "record",
+        "-q",
+        "-a",
+        "-F",
+        "1000",
+        "-e",
+        "cpu-clock",
+        "-g",
+        "-o",
+    ])
+    .arg(&data)
+    .arg("--")
+    .arg(sync.get_program())
+    .args(sync.get_args())
+    .args(["sync", "--mailbox", "1", "--json"])
+    .envs(sync.get_envs().filter_map(|(k, v)| Some((k, v?))))
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    let status = perf
+        .status()
+        .context("running perf (apt-get install linux-perf)")?;
+    if !status.success() {
+        bail!("perf record failed ({status})");
+    }
+    let report = Command::new("perf")
+        .args([
+            "report",
+            "--stdio",
+            "--no-children",
+            "--percent-limit",
+            "1",
+            "-g",
+            "none",
+            "--sort",
+            "comm,dso,symbol",
+            "-i",
+        ])
+        .arg(&data)
+        .output()?;
+    let text = String::from_utf8_lossy(&report.stdout).into_owned();
+    let out = crate::workspace_root().join(format!("target/bench/perf-{backend:?}.txt"));
+    std::fs::write(&out, &text)?;
+    println!("\nbench: profile of one initial sync on {backend:?} (CPU samples of imap-sync):");
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .take(30)
+    {
+        println!("  {}", line.trim_end());
+    }
+    let by_process = Command::new("perf")
+        .args([
+            "report",
+            "--stdio",
+            "--no-children",
+            "-g",
+            "none",
+            "--sort",
+            "comm",
+            "-i",
+        ])
+        .arg(&data)
+        .output()?;
+    println!("bench: CPU samples by process during that sync:");
+    for line in String::from_utf8_lossy(&by_process.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .take(8)
+    {
+        println!("  {}", line.trim_end());
+    }
+    if backend == Backend::Postgres {
+        let query = "SELECT round(total_exec_time::numeric, 1) AS ms, calls, \
+                     left(regexp_replace(query, '\\s+', ' ', 'g'), 100) AS statement \
+                     FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database \
+                     WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT 12";
+        let totals = "SELECT round(sum(total_exec_time)::numeric, 1) AS all_ms, \
+                      sum(calls) AS calls, round(sum(total_exec_time) FILTER \
+                      (WHERE query ILIKE 'insert into \"emails\"%')::numeric, 1) AS emails_insert_ms, \
+                      round(sum(total_exec_time) FILTER (WHERE query ILIKE 'commit%')::numeric, 1) \
+                      AS commit_ms FROM pg_stat_statements WHERE dbid = (SELECT oid FROM \
+                      pg_database WHERE datname = current_database())";
+        let statements = Command::new("psql")
+            .arg(&database.url)
+            .args([
+                "-X",
+                "-q",
+                "-c",
+                "CREATE EXTENSION IF NOT EXISTS pg_stat_statements",
+                "-c",
+                totals,
+                "-c",
+                query,
+            ])
+            .output();
+        match statements {
+            Ok(output) if output.status.success() => {
+                let text = String::from_utf8_lossy(&output.stdout).into_owned();
+                println!("bench: the database's time by statement (pg_stat_statements):");
+                for line in text.lines() {
+                    println!("  {line}");
+                }
+                std::fs::write(
+                    crate::workspace_root().join("target/bench/statements-Postgres.txt"),
+                    text,
+                )?;
+            }
+            Ok(output) => println!(
+                "bench: pg_stat_statements: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+            Err(error) => println!("bench: psql: {error}"),
+        }
+    }
+    println!("bench: full profile in {}", out.display());
+    Ok(())
 }
 
 /// One run: the raw limit, then a fresh database's initial, no-change and incremental sync.
@@ -223,73 +482,15 @@ async fn one_run(
     }
     let raw: serde_json::Value = serde_json::from_slice(&raw.stdout)?;
 
-    // A fresh database per run; PostgreSQL's is dropped with `_database`.
-    let migrations = crate::workspace_root().join("migrations/postgres");
-    let (url, _database) = match backend {
-        Backend::Postgres => {
-            let database = TestDatabase::new_on(postgres_admin_url, &migrations).await?;
-            (database.url().to_owned(), Some(database))
-        }
-        Backend::Sqlite => (
-            work.join(format!("run-{run}.db")).display().to_string(),
-            None,
-        ),
+    let database =
+        BenchDatabase::new(work, postgres_admin_url, backend, &format!("run-{run}")).await?;
+    let program = binaries.join("imap-sync");
+    database.add_mailbox(&program, endpoint, login)?;
+    let sync = || {
+        let mut command = database.imap_sync(&program, endpoint);
+        command.args(["sync", "--mailbox", "1", "--json"]);
+        measure(command)
     };
-    let key = base64::engine::general_purpose::STANDARD.encode([42u8; 32]);
-    let imap_sync = |arguments: &[&str]| {
-        let mut command = Command::new(binaries.join("imap-sync"));
-        command
-            .arg("--database-url")
-            .arg(&url)
-            .args(arguments)
-            .env("IMAP_SYNC__SECRET_KEYS", format!("k1:{key}"))
-            .env("BENCH_PASSWORD", &endpoint.password)
-            // On loopback, compression only costs CPU on both ends; the raw client has none.
-            .env("IMAP_SYNC__IMAP_COMPRESS", "false")
-            // Every run is due at once: the no-change and incremental syncs are real runs.
-            .env("IMAP_SYNC__SYNC_INTERVAL_MINUTES", "0")
-            .env("RUST_LOG", "warn");
-        command
-    };
-    let setup = |arguments: &[&str]| -> anyhow::Result<()> {
-        let output = imap_sync(arguments).output()?;
-        if !output.status.success() {
-            bail!(
-                "imap-sync {}: {}",
-                arguments.join(" "),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        Ok(())
-    };
-    setup(&[
-        "user",
-        "add",
-        "--email",
-        "bench@example.test",
-        "--name",
-        "Bench",
-    ])?;
-    let port = endpoint.plain_port.to_string();
-    setup(&[
-        "mailbox",
-        "add",
-        "--owner",
-        "1",
-        "--email",
-        "bench@example.test",
-        "--host",
-        &endpoint.host,
-        "--port",
-        &port,
-        "--security",
-        "none",
-        "--user",
-        login,
-        "--password-env",
-        "BENCH_PASSWORD",
-    ])?;
-    let sync = || measure(imap_sync(&["sync", "--mailbox", "1", "--json"]));
 
     let initial = sync()?;
     if initial.new != messages as u64 {
@@ -355,7 +556,9 @@ fn measure(mut command: Command) -> anyhow::Result<SyncFigures> {
         .stderr(Stdio::piped())
         .spawn()?;
     let status_file = PathBuf::from(format!("/proc/{}/status", child.id()));
+    let stat_file = PathBuf::from(format!("/proc/{}/stat", child.id()));
     let mut peak_kb = 0u64;
+    let mut cpu_ticks = 0u64;
     let mut stdout = child.stdout.take().context("stdout")?;
     let reader = std::thread::spawn(move || {
         let mut text = String::new();
@@ -370,6 +573,20 @@ fn measure(mut command: Command) -> anyhow::Result<SyncFigures> {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         {
             peak_kb = peak_kb.max(kb);
+        }
+        if let Ok(text) = std::fs::read_to_string(&stat_file) {
+            // After the command name in parentheses: state is field 3, utime 14, stime 15.
+            let fields: Vec<&str> = text
+                .rsplit_once(')')
+                .map(|(_, rest)| rest.split_whitespace().collect())
+                .unwrap_or_default();
+            let tick = |i: usize| {
+                fields
+                    .get(i)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            cpu_ticks = cpu_ticks.max(tick(11) + tick(12));
         }
         if let Some(status) = child.try_wait()? {
             break status;
@@ -404,6 +621,8 @@ fn measure(mut command: Command) -> anyhow::Result<SyncFigures> {
         bytes_received: number("bytes_received"),
         bytes_sent: number("bytes_sent"),
         peak_rss_bytes: peak_kb * 1024,
+        // USER_HZ is 100 on Linux.
+        cpu_seconds: cpu_ticks as f64 / 100.0,
         phases_ms: mailbox["phases_ms"].clone(),
     })
 }
@@ -529,6 +748,12 @@ fn print_table(report: &Report, backends: &[Backend]) {
             each(&|r| r.initial.process_seconds / r.raw_seconds),
             "×",
             2,
+        );
+        row(
+            "initial sync: CPU of imap-sync / wall time",
+            each(&|r| r.initial.cpu_seconds / r.initial.process_seconds * 100.0),
+            "%",
+            0,
         );
         row(
             "initial sync: peak RSS",

@@ -193,7 +193,7 @@ pub(crate) fn parse(raw: &[u8], with_body: bool) -> (Headers, Option<Body>, Vec<
 
     let body = with_body.then(|| Body::Parsed {
         text: message.body_text(0).map(|t| t.into_owned()),
-        html: message.body_html(0).map(|t| t.into_owned()),
+        html: html_body(&message),
         attachments: message
             .attachments()
             .map(|part| Attachment {
@@ -211,6 +211,21 @@ pub(crate) fn parse(raw: &[u8], with_body: bool) -> (Headers, Option<Body>, Vec<
     (headers, body, problems)
 }
 
+/// The HTML body, only when the message has one. mail-parser would otherwise build one from
+/// the plain text: time and storage spent on nothing a reader lacks.
+fn html_body(message: &mail_parser::Message<'_>) -> Option<String> {
+    let has_html = message
+        .html_body
+        .first()
+        .and_then(|&id| message.part(id))
+        .is_some_and(|part| matches!(part.body, mail_parser::PartType::Html(_)));
+    if has_html {
+        message.body_html(0).map(|t| t.into_owned())
+    } else {
+        None
+    }
+}
+
 fn known_charset(charset: &str) -> bool {
     let lower = charset.trim().to_ascii_lowercase();
     matches!(lower.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii")
@@ -218,7 +233,7 @@ fn known_charset(charset: &str) -> bool {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(haystack, needle).is_some()
 }
 
 fn content_type_of(part: &mail_parser::MessagePart<'_>) -> String {

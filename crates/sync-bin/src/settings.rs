@@ -16,6 +16,8 @@ pub(crate) struct Settings {
     pub(crate) sync_interval_minutes: u64,
     /// Mailboxes one `sync` run works on at once.
     pub(crate) max_concurrent: usize,
+    /// Messages fetched and committed per transaction.
+    pub(crate) sync_batch_size: usize,
     /// Extra CA to trust for IMAP (a company CA, a test server's).
     pub(crate) imap_extra_ca_file: Option<PathBuf>,
     /// COMPRESS=DEFLATE where the server offers it: less traffic, more CPU on both ends.
@@ -42,6 +44,7 @@ impl Default for Settings {
             secret_keys: None,
             sync_interval_minutes: 30,
             max_concurrent: 4,
+            sync_batch_size: sync_core::SyncConfig::default().batch_size,
             imap_extra_ca_file: None,
             imap_compress: true,
             smtp: None,

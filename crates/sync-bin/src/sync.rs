@@ -200,6 +200,7 @@ pub(crate) async fn run<S: Store + Clone + std::fmt::Debug + 'static>(
     let mut config = SyncConfig {
         interval: Duration::from_secs(settings.sync_interval_minutes * 60),
         max_concurrent: settings.max_concurrent,
+        batch_size: settings.sync_batch_size.max(1),
         ..SyncConfig::default()
     };
     if let Some(n) = args.max_concurrent {

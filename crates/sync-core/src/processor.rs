@@ -372,50 +372,106 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
         let batches: Vec<&[u32]> = uids.chunks(batch_size).collect();
         let count = batches.len();
         let mut done = 0;
-        for (index, batch) in batches.into_iter().enumerate() {
-            if Instant::now() >= self.deadline {
-                return Err(SyncError::BudgetReached(self.config.mailbox_budget));
-            }
-            let started = Instant::now();
-            let (messages, missing) = self.server.fetch_batch(batch, FetchParts::Full).await?;
-            let emails = messages.into_iter().map(new_email).collect();
-            self.report.phases.fetch += started.elapsed();
-            self.commit(
-                folder,
-                uid_validity,
-                emails,
-                cursors_for(batch, index + 1 == count),
-            )
-            .await?;
-            if !missing.is_empty() {
-                tracing::info!(
-                    ?missing,
-                    "UIDs listed by the server but not returned by FETCH: retried later"
-                );
-                self.store
-                    .record_retry_uids(
-                        folder.id,
+        // Fetched and parsed, waiting for its commit: batch k commits while batch k + 1 is
+        // fetched, so the server and the database work at the same time. Commits stay in order,
+        // one transaction each, so a crash still resumes exactly.
+        let mut fetched: Option<(usize, Vec<email_model::NewEmail>, Vec<u32>)> = None;
+        let mut next = 0;
+        while next < count || fetched.is_some() {
+            let fetch_next = next < count && Instant::now() < self.deadline;
+            let server = &mut *self.server;
+            let store = self.store;
+            let fetch = async {
+                if !fetch_next {
+                    return None;
+                }
+                let started = Instant::now();
+                let result = server
+                    .fetch_batch(batches[next], FetchParts::Full)
+                    .await
+                    .map(|(messages, missing)| {
+                        let emails: Vec<email_model::NewEmail> =
+                            messages.into_iter().map(new_email).collect();
+                        (emails, missing)
+                    });
+                Some((result, started.elapsed()))
+            };
+            let commit = async {
+                let (index, emails, missing) = fetched.take()?;
+                let started = Instant::now();
+                let result = store
+                    .store_batch(EmailBatch {
+                        mailbox_id: self.mailbox.id,
+                        folder_id: folder.id,
                         uid_validity,
-                        missing,
-                        "listed but not returned by FETCH".into(),
-                    )
+                        emails,
+                        cursors: cursors_for(batches[index], index + 1 == count),
+                    })
+                    .await;
+                Some((index, missing, result, started.elapsed()))
+            };
+            let (fetch_outcome, commit_outcome) = tokio::join!(fetch, commit);
+            if let Some((index, missing, result, took)) = commit_outcome {
+                let report = result?;
+                self.report.phases.store += took;
+                self.report.emails_new += report.new_emails;
+                self.report.emails_known += report.known_emails;
+                self.after_commit(folder, uid_validity, batches[index], missing)
                     .await?;
+                done += batches[index].len();
+                (self.progress)(&ProgressEvent::BatchCommitted {
+                    mailbox_id: self.mailbox.id,
+                    folder: folder.full_name.clone(),
+                    uids: batches[index].to_vec(),
+                    done,
+                    total,
+                });
             }
-            done += batch.len();
-            (self.progress)(&ProgressEvent::BatchCommitted {
-                mailbox_id: self.mailbox.id,
-                folder: folder.full_name.clone(),
-                uids: batch.to_vec(),
-                done,
-                total,
-            });
-            // Heartbeat: the lease lives as long as batches keep coming.
-            let until = Utc::now()
-                + ChronoDuration::from_std(self.config.lease).unwrap_or(ChronoDuration::minutes(5));
+            match fetch_outcome {
+                Some((result, took)) => {
+                    let (emails, missing) = result?;
+                    self.report.phases.fetch += took;
+                    fetched = Some((next, emails, missing));
+                    next += 1;
+                }
+                None if next < count && fetched.is_none() => {
+                    return Err(SyncError::BudgetReached(self.config.mailbox_budget));
+                }
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// After a batch's commit: UIDs the server listed but did not return wait for a retry, and
+    /// the lease is renewed (it lives as long as batches keep coming).
+    async fn after_commit(
+        &mut self,
+        folder: &Folder,
+        uid_validity: u32,
+        batch: &[u32],
+        missing: Vec<u32>,
+    ) -> Result<()> {
+        if !missing.is_empty() {
+            tracing::info!(
+                ?missing,
+                requested = batch.len(),
+                "UIDs listed by the server but not returned by FETCH: retried later"
+            );
             self.store
-                .acquire_lease(self.mailbox.id, self.config.worker_id.clone(), until)
+                .record_retry_uids(
+                    folder.id,
+                    uid_validity,
+                    missing,
+                    "listed but not returned by FETCH".into(),
+                )
                 .await?;
         }
+        let until = Utc::now()
+            + ChronoDuration::from_std(self.config.lease).unwrap_or(ChronoDuration::minutes(5));
+        self.store
+            .acquire_lease(self.mailbox.id, self.config.worker_id.clone(), until)
+            .await?;
         Ok(())
     }
 

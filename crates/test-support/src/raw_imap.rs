@@ -181,6 +181,41 @@ impl RawImap {
         Ok(parse_append_uid(&reply.text))
     }
 
+    /// Appends several messages in one command (MULTIAPPEND, RFC 3502): the server stores them
+    /// in one transaction, far faster than one APPEND each for large seeds.
+    pub async fn append_many(
+        &mut self,
+        folder: &str,
+        messages: &[(&[&str], Option<DateTime<Utc>>, &[u8])],
+    ) -> Result<(), RigError> {
+        fn message_head(flags: &[&str], date: Option<DateTime<Utc>>, size: usize) -> String {
+            let mut head = format!("({})", flags.join(" "));
+            if let Some(date) = date {
+                head.push_str(&format!(" \"{}\"", date.format("%d-%b-%Y %H:%M:%S +0000")));
+            }
+            head.push_str(&format!(" {{{size}+}}"));
+            head
+        }
+        let Some(((flags, date, first), rest)) = messages.split_first() else {
+            return Ok(());
+        };
+        let line = format!(
+            "APPEND {} {}",
+            quote(folder),
+            message_head(flags, *date, first.len())
+        );
+        let mut literal = first.to_vec();
+        for (flags, date, raw) in rest {
+            literal.push(b' ');
+            literal.extend_from_slice(message_head(flags, *date, raw.len()).as_bytes());
+            literal.extend_from_slice(b"\r\n");
+            literal.extend_from_slice(raw);
+        }
+        let tag = self.send(line.as_bytes(), &literal).await?;
+        self.read_reply(&tag).await?.ok()?;
+        Ok(())
+    }
+
     /// Sends LOGOUT and reads its answer.
     pub async fn logout(mut self) -> Result<(), RigError> {
         self.command("LOGOUT").await?;

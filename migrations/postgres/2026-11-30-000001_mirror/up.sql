@@ -221,3 +221,17 @@ CREATE TABLE sync_runs (
     emails_removed BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX sync_runs_by_mailbox ON sync_runs (mailbox_id, started_at DESC);
+
+-- Bodies and attachments are TOASTed: lz4 compresses several times faster than the default
+-- pglz at a similar ratio, and the initial sync is bound by it. Servers built without lz4
+-- keep pglz.
+DO $$
+BEGIN
+    ALTER TABLE emails
+        ALTER COLUMN body_text SET COMPRESSION lz4,
+        ALTER COLUMN body_html SET COMPRESSION lz4;
+    ALTER TABLE attachments ALTER COLUMN content SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
+    RAISE NOTICE 'lz4 is not available: bodies keep pglz compression';
+END
+$$;

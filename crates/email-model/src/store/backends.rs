@@ -77,7 +77,23 @@ impl std::fmt::Debug for SqliteStore {
 impl PgStore {
     /// Connects (lazily, through a pool) to an already migrated database.
     pub fn connect(url: &str, keyring: Keyring, options: StoreOptions) -> Result<Self> {
-        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+        let mut config = ManagerConfig::<AsyncPgConnection>::default();
+        config.custom_setup = Box::new(|url| {
+            let url = url.to_owned();
+            Box::pin(async move {
+                let mut connection = AsyncPgConnection::establish(&url).await?;
+                // diesel-async prepares every statement once per connection; after five runs
+                // PostgreSQL may switch to a generic plan made while the mirror's tables were
+                // nearly empty (sequential scans), and keep it as they grow during a first sync.
+                connection
+                    .batch_execute("SET plan_cache_mode = force_custom_plan")
+                    .await
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(connection)
+            })
+        });
+        let manager =
+            AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
         let pool = Pool::builder(manager)
             .max_size(options.max_connections.max(1))
             .build()
@@ -202,6 +218,35 @@ macro_rules! insert_all {
                 .await?;
         }
         inserted
+    }};
+}
+
+/// Inserts email rows and returns their (identity, id): one statement per chunk on
+/// PostgreSQL, one per row on SQLite (RETURNING, SQLite 3.35+).
+macro_rules! insert_emails_returning_ids {
+    (multi_row, $conn:expr, $rows:expr) => {{
+        let mut ids: Vec<(String, i64)> = Vec::with_capacity($rows.len());
+        for chunk in $rows.chunks(ROWS_PER_STATEMENT) {
+            let returned: Vec<(String, i64)> = diesel::insert_into(emails::table)
+                .values(chunk)
+                .returning((emails::identity, emails::id))
+                .get_results($conn)
+                .await?;
+            ids.extend(returned);
+        }
+        ids
+    }};
+    (row_by_row, $conn:expr, $rows:expr) => {{
+        let mut ids: Vec<(String, i64)> = Vec::with_capacity($rows.len());
+        for row in $rows.iter() {
+            let returned: (String, i64) = diesel::insert_into(emails::table)
+                .values(row)
+                .returning((emails::identity, emails::id))
+                .get_result($conn)
+                .await?;
+            ids.push(returned);
+        }
+        ids
     }};
 }
 
@@ -844,11 +889,8 @@ macro_rules! impl_store {
                         })
                         .collect();
                     insert_all!($variant, conn, thread_refs::table, ref_rows);
-                    insert_all!($variant, conn, emails::table, email_rows);
-
-                    // Ids of the new emails, then their attachments.
-                    let new_identities: Vec<&String> = new_indices.iter().map(|&i| &identities[i]).collect();
-                    load_email_ids!(conn, batch.mailbox_id, new_identities, known);
+                    // The new emails' ids come back from the INSERT itself; then their attachments.
+                    known.extend(insert_emails_returning_ids!($variant, conn, email_rows));
                     let mut attachment_rows: Vec<NewAttachmentRow> = Vec::new();
                     for &index in &new_indices {
                         let email_id = known[&identities[index]];
