@@ -80,6 +80,14 @@ impl MailServer for LoggedServer {
     fn commands_sent(&self) -> u64 {
         self.inner.commands_sent()
     }
+    async fn wait_for_changes(
+        &mut self,
+        timeout: std::time::Duration,
+        poll_interval: std::time::Duration,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> imap_connector::Result<imap_connector::WaitOutcome> {
+        MailServer::wait_for_changes(&mut self.inner, timeout, poll_interval, stop).await
+    }
 }
 
 struct LoggingFactory {

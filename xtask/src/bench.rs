@@ -200,7 +200,7 @@ async fn seed(endpoint: &DovecotEndpoint, login: &str, messages: usize) -> anyho
     // list each time, quadratic in the folder's size.
     while generator.peek().is_some() {
         let chunk: Vec<_> = generator.by_ref().take(500).collect();
-        let items: Vec<(&[&str], Option<chrono::DateTime<Utc>>, &[u8])> = chunk
+        let items: Vec<test_support::AppendItem<'_>> = chunk
             .iter()
             .map(|m| (m.flags.as_slice(), Some(m.internal_date), m.raw.as_slice()))
             .collect();

@@ -56,6 +56,14 @@ pub trait MailServer: Send {
     fn wire_bytes(&self) -> (u64, u64);
     /// IMAP commands sent so far.
     fn commands_sent(&self) -> u64;
+    /// Waits on the selected folder until the server reports a change (IDLE, or NOOP every
+    /// `poll_interval` where IDLE is missing), `timeout` passes, or `stop` turns true.
+    fn wait_for_changes(
+        &mut self,
+        timeout: std::time::Duration,
+        poll_interval: std::time::Duration,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> impl Future<Output = Result<crate::WaitOutcome>> + Send;
 }
 
 impl MailServer for ImapConnector {
@@ -133,5 +141,17 @@ impl MailServer for ImapConnector {
 
     fn commands_sent(&self) -> u64 {
         self.commands_sent()
+    }
+
+    async fn wait_for_changes(
+        &mut self,
+        timeout: std::time::Duration,
+        poll_interval: std::time::Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<crate::WaitOutcome> {
+        let stopped = async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        };
+        ImapConnector::wait_for_changes(self, timeout, poll_interval, stopped).await
     }
 }

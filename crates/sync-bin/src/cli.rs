@@ -39,6 +39,8 @@ pub(crate) enum Command {
     Mailbox(MailboxCommand),
     /// One sync run (Oro's `oro:cron:imap-sync`): every due mailbox, or the given ones.
     Sync(SyncArgs),
+    /// The daemon: scheduled syncs, IDLE push, notices and the HTTP API, until SIGTERM.
+    Run,
     /// Mailboxes and folders: state, last sync, counts, lag, back-off, errors, credential episodes.
     Status {
         #[arg(long)]

@@ -5,10 +5,12 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // A command-line tool: stdout is its interface.
 
+mod api;
 mod cli;
 #[cfg(test)]
 mod deploy_files;
 mod mailboxes;
+mod serve;
 mod settings;
 mod status;
 mod sync;
@@ -67,6 +69,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await
             .context("migrating the database")?;
         let store = PgStore::connect(&url, keyring, StoreOptions::default())?;
+        if matches!(cli.command, Command::Run) {
+            // The dispatcher wakes at once when a notice is queued, by any process.
+            let wakeups = store
+                .listen(email_model::OUTBOX_NOTIFY_CHANNEL)
+                .await
+                .inspect_err(|error| tracing::warn!(%error, "LISTEN failed: the outbox is polled"))
+                .ok();
+            return serve::run(store, &settings, wakeups).await;
+        }
         execute(cli.command, store, &settings).await
     } else {
         let path = PathBuf::from(url.strip_prefix("sqlite://").unwrap_or(&url));
@@ -87,6 +98,7 @@ async fn execute<S: Store + Clone + std::fmt::Debug + 'static>(
         Command::Mailbox(command) => mailboxes::run(&store, settings, command).await?,
         Command::Sync(args) => return sync::run(store, settings, args).await,
         Command::Status { json } => status::print_status(&store, json).await?,
+        Command::Run => return serve::run(store, settings, None).await,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -23,6 +23,61 @@ pub(crate) struct Settings {
     /// COMPRESS=DEFLATE where the server offers it: less traffic, more CPU on both ends.
     pub(crate) imap_compress: bool,
     pub(crate) smtp: Option<SmtpSection>,
+    /// The daemon's HTTP API.
+    pub(crate) http: HttpSection,
+    /// The daemon's scheduler and IDLE watchers.
+    pub(crate) daemon: DaemonSection,
+    /// Signs the WebSocket push tokens (HS256); a per-process key when unset.
+    pub(crate) push_jwt_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct HttpSection {
+    /// HOST:PORT; anything but loopback requires `token`.
+    pub(crate) listen: String,
+    /// Bearer token every API request must carry.
+    pub(crate) token: Option<String>,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".to_owned(),
+            token: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct DaemonSection {
+    /// How often the scheduler looks for due mailboxes.
+    pub(crate) tick_seconds: u64,
+    /// Up to this much is added to each tick.
+    pub(crate) jitter_millis: u64,
+    /// Watch INBOX with IDLE for new mail within seconds.
+    pub(crate) idle: bool,
+    /// Most IDLE connections to one IMAP server.
+    pub(crate) max_idle_per_server: usize,
+    /// NOOP polling where a server has no IDLE.
+    pub(crate) poll_seconds: u64,
+    /// How long a mailbox's lease lasts without renewal (a dead daemon's mailboxes move to
+    /// another daemon after this).
+    pub(crate) lease_seconds: u64,
+}
+
+impl Default for DaemonSection {
+    fn default() -> Self {
+        Self {
+            tick_seconds: 60,
+            jitter_millis: 10_000,
+            idle: true,
+            max_idle_per_server: 20,
+            poll_seconds: 120,
+            lease_seconds: 300,
+        }
+    }
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -48,6 +103,9 @@ impl Default for Settings {
             imap_extra_ca_file: None,
             imap_compress: true,
             smtp: None,
+            http: HttpSection::default(),
+            daemon: DaemonSection::default(),
+            push_jwt_secret: None,
         }
     }
 }

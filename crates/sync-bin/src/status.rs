@@ -27,7 +27,10 @@ fn rfc3339(at: Option<DateTime<Utc>>) -> Option<String> {
     at.map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
-async fn folder_rows<S: Store>(store: &S, mailbox: i64) -> anyhow::Result<Vec<serde_json::Value>> {
+pub(crate) async fn folder_rows<S: Store>(
+    store: &S,
+    mailbox: i64,
+) -> anyhow::Result<Vec<serde_json::Value>> {
     let mut rows = Vec::new();
     for folder in store.folders(mailbox).await? {
         let messages = store.memberships(folder.id).await?.len();
@@ -45,7 +48,10 @@ async fn folder_rows<S: Store>(store: &S, mailbox: i64) -> anyhow::Result<Vec<se
 }
 
 /// Settings, state and folders of one mailbox, as JSON.
-async fn mailbox_status<S: Store>(store: &S, m: &Mailbox) -> anyhow::Result<serde_json::Value> {
+pub(crate) async fn mailbox_status<S: Store>(
+    store: &S,
+    m: &Mailbox,
+) -> anyhow::Result<serde_json::Value> {
     let now = Utc::now();
     let episode = store.open_episode(m.id).await?;
     let mut row = mailbox_settings(m);

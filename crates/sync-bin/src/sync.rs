@@ -128,7 +128,7 @@ fn millis(duration: Duration) -> f64 {
     (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
-fn outcome_json(outcome: &MailboxOutcome) -> serde_json::Value {
+pub(crate) fn outcome_json(outcome: &MailboxOutcome) -> serde_json::Value {
     let report = &outcome.report;
     let phases: serde_json::Map<String, serde_json::Value> = report
         .phases

@@ -12,6 +12,9 @@ pub enum SyncError {
     NoCredentials,
     #[error("time budget of {0:?} reached")]
     BudgetReached(std::time::Duration),
+    /// Shutting down: stopped between batches; everything committed is consistent.
+    #[error("stopped for shutdown")]
+    Stopped,
 }
 
 impl SyncError {

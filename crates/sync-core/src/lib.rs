@@ -11,6 +11,7 @@
 
 mod config;
 mod convert;
+mod daemon;
 mod error;
 mod factory;
 pub mod processor;
@@ -18,6 +19,7 @@ mod progress;
 mod synchronizer;
 
 pub use config::SyncConfig;
+pub use daemon::{Daemon, DaemonConfig, DaemonCounters, Trigger};
 pub use error::{Result, SyncError};
 pub use factory::{ImapServerFactory, ServerFactory};
 pub use processor::{MailboxReport, PhaseTimes};

@@ -41,6 +41,8 @@ pub struct MailboxReport {
     pub reported_uids: Vec<(String, u32)>,
     /// The mailbox's time budget ran out: the rest continues on the next run.
     pub budget_reached: bool,
+    /// A shutdown stopped it between batches: the rest continues on the next run.
+    pub stopped: bool,
     /// Bytes sent to and received from the server.
     pub bytes_sent: u64,
     pub bytes_received: u64,
@@ -100,6 +102,8 @@ pub(crate) struct Processor<'a, S: Store, M: MailServer> {
     pub(crate) force: bool,
     /// The highest MODSEQ seen in the folder being synced.
     pub(crate) latest_modseq: Option<u64>,
+    /// Set on shutdown: the processor stops before its next batch.
+    pub(crate) stop: &'a std::sync::atomic::AtomicBool,
 }
 
 /// IMAP's date format for SEARCH (`1-Nov-2026`).
@@ -113,6 +117,7 @@ fn is_mailbox_level(error: &SyncError) -> bool {
         error,
         SyncError::Store(_)
             | SyncError::BudgetReached(_)
+            | SyncError::Stopped
             | SyncError::NoCredentials
             | SyncError::Server(
                 ConnectorError::InvalidCredentials { .. }
@@ -146,6 +151,10 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
                 Ok(()) => self.report.folders_synced += 1,
                 Err(SyncError::BudgetReached(_)) => {
                     self.report.budget_reached = true;
+                    break;
+                }
+                Err(SyncError::Stopped) => {
+                    self.report.stopped = true;
                     break;
                 }
                 Err(error) if is_mailbox_level(&error) => return Err(error),
@@ -378,7 +387,8 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
         let mut fetched: Option<(usize, Vec<email_model::NewEmail>, Vec<u32>)> = None;
         let mut next = 0;
         while next < count || fetched.is_some() {
-            let fetch_next = next < count && Instant::now() < self.deadline;
+            let stopping = self.stop.load(std::sync::atomic::Ordering::Relaxed);
+            let fetch_next = next < count && Instant::now() < self.deadline && !stopping;
             let server = &mut *self.server;
             let store = self.store;
             let fetch = async {
@@ -435,7 +445,11 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
                     next += 1;
                 }
                 None if next < count && fetched.is_none() => {
-                    return Err(SyncError::BudgetReached(self.config.mailbox_budget));
+                    return Err(if stopping {
+                        SyncError::Stopped
+                    } else {
+                        SyncError::BudgetReached(self.config.mailbox_budget)
+                    });
                 }
                 None => {}
             }
@@ -669,7 +683,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
     }
 
     async fn memberships(
-        &self,
+        &mut self,
         folder_id: i64,
         uid_validity: u32,
     ) -> Result<Vec<email_model::Membership>> {

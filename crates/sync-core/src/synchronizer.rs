@@ -1,6 +1,8 @@
 //! The synchronizer: which mailboxes to sync, one at a time under a lease, and what their
 //! outcome means (back-off, credential episodes).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
@@ -41,6 +43,17 @@ pub enum OutcomeStatus {
     NotFound,
 }
 
+/// Which mailboxes [`Synchronizer::sync_one`] takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Due by its interval and out of back-off.
+    WhenDue,
+    /// Out of back-off, whatever its interval.
+    Now,
+    /// Whatever its state; every synced message re-checked.
+    Force,
+}
+
 /// Every mailbox's outcome in one run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunReport {
@@ -55,6 +68,7 @@ pub struct Synchronizer<S: Store, F: ServerFactory> {
     factory: F,
     config: SyncConfig,
     progress: ProgressSink,
+    stop: Arc<AtomicBool>,
 }
 
 impl<S: Store, F: ServerFactory> std::fmt::Debug for Synchronizer<S, F> {
@@ -89,7 +103,26 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
             factory,
             config,
             progress: no_progress(),
+            stop: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Stops work when `stop` turns true: no new mailbox starts, and running ones stop after
+    /// their current batch (committed, consistent) and release their leases.
+    pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> Self {
+        self.stop = stop;
+        self
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Syncs one mailbox now, though its interval has not passed (new mail announced by IDLE,
+    /// a "sync now" request): its back-off and leases are still respected.
+    pub async fn sync_now(&self, id: i64) -> Result<MailboxOutcome, StoreError> {
+        let run_deadline = Instant::now() + self.config.run_budget;
+        self.sync_one(id, Mode::Now, run_deadline).await
     }
 
     /// Sends progress events to `progress`.
@@ -128,6 +161,9 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
                 report.budget_reached = true;
                 break;
             }
+            if self.stopping() {
+                break;
+            }
             let due_before = Utc::now() - self.due_age();
             let Some(mailbox) = self
                 .store
@@ -153,7 +189,10 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
     pub async fn sync_mailboxes(&self, ids: &[i64], force: bool) -> Result<RunReport, StoreError> {
         let run_deadline = Instant::now() + self.config.run_budget;
         let outcomes: Vec<Result<MailboxOutcome, StoreError>> = futures::stream::iter(ids)
-            .map(|&id| self.sync_one(id, force, run_deadline))
+            .map(|&id| {
+                let mode = if force { Mode::Force } else { Mode::WhenDue };
+                self.sync_one(id, mode, run_deadline)
+            })
             .buffered(self.config.max_concurrent.max(1))
             .collect()
             .await;
@@ -169,7 +208,7 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
     async fn sync_one(
         &self,
         id: i64,
-        force: bool,
+        mode: Mode,
         run_deadline: Instant,
     ) -> Result<MailboxOutcome, StoreError> {
         let skipped = |status| MailboxOutcome {
@@ -178,13 +217,18 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
             report: MailboxReport::default(),
             duration: Duration::ZERO,
         };
-        if Instant::now() >= run_deadline {
+        if Instant::now() >= run_deadline || self.stopping() {
             return Ok(skipped(OutcomeStatus::BudgetReached));
         }
         let Some(mailbox) = self.store.mailbox(id).await? else {
             return Ok(skipped(OutcomeStatus::NotFound));
         };
-        if !force && !self.is_due(&mailbox) {
+        let due = match mode {
+            Mode::WhenDue => self.is_due(&mailbox),
+            Mode::Now => self.is_syncable_now(&mailbox),
+            Mode::Force => true,
+        };
+        if !due {
             return Ok(skipped(OutcomeStatus::NotDue {
                 due_at: self.due_at(&mailbox),
             }));
@@ -196,7 +240,9 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
         {
             return Ok(skipped(OutcomeStatus::LeaseHeld));
         }
-        Ok(self.sync_claimed(mailbox, force, run_deadline).await)
+        Ok(self
+            .sync_claimed(mailbox, mode == Mode::Force, run_deadline)
+            .await)
     }
 
     /// After the user changed a mailbox's settings: its folders are synced at once (listed and
@@ -265,6 +311,15 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// Switched on, with credentials, out of back-off: what [`Self::sync_now`] asks.
+    fn is_syncable_now(&self, mailbox: &Mailbox) -> bool {
+        let now = Utc::now();
+        mailbox.active
+            && mailbox.sync_enabled
+            && mailbox.has_secret
+            && mailbox.backoff_until.is_none_or(|until| until <= now)
     }
 
     fn is_due(&self, mailbox: &Mailbox) -> bool {
@@ -355,6 +410,7 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
             report: MailboxReport::default(),
             force,
             latest_modseq: None,
+            stop: &self.stop,
         };
         // The processor stops between batches at its deadline; this limit only catches a
         // server that stalls inside one command beyond its own timeouts.
@@ -380,9 +436,13 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
                 if let Err(error) = self.store.close_credential_episode(mailbox.id).await {
                     tracing::error!(%error, "could not close the credential episode");
                 }
-                let message = report
-                    .budget_reached
-                    .then(|| "time budget reached; the rest continues on the next run".to_owned());
+                let message = if report.stopped {
+                    Some("stopped for shutdown; the rest continues on the next run".to_owned())
+                } else {
+                    report.budget_reached.then(|| {
+                        "time budget reached; the rest continues on the next run".to_owned()
+                    })
+                };
                 let outcome = SyncRunOutcome {
                     success: true,
                     message,

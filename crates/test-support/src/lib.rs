@@ -36,7 +36,7 @@ pub use mailgen::{GeneratedMessage, MailGenerator, MailGeneratorConfig};
 pub use migrations::fingerprint as migrations_fingerprint;
 pub use postgres::{DATABASE_URL_VAR, PostgresServer, TestDatabase, shared_postgres_url};
 pub use process::{Lifetime, Supervised, process_running};
-pub use raw_imap::{RawImap, Reply, Status, quote};
+pub use raw_imap::{AppendItem, RawImap, Reply, Status, quote};
 pub use scripted::{Expect, Script, ScriptError, ScriptedImapServer, Transcript};
 pub use sqlite::TestSqlite;
 pub use tls::{ServerIdentity, client_config_trusting};

@@ -61,6 +61,9 @@ impl std::fmt::Debug for RawImap {
     }
 }
 
+/// One message of [`RawImap::append_many`]: flags, internal date, RFC 5322 bytes.
+pub type AppendItem<'a> = (&'a [&'a str], Option<DateTime<Utc>>, &'a [u8]);
+
 impl RawImap {
     /// Plain TCP to `host:port`.
     pub async fn connect_plain(host: &str, port: u16) -> Result<Self, RigError> {
@@ -186,7 +189,7 @@ impl RawImap {
     pub async fn append_many(
         &mut self,
         folder: &str,
-        messages: &[(&[&str], Option<DateTime<Utc>>, &[u8])],
+        messages: &[AppendItem<'_>],
     ) -> Result<(), RigError> {
         fn message_head(flags: &[&str], date: Option<DateTime<Utc>>, size: usize) -> String {
             let mut head = format!("({})", flags.join(" "));

@@ -85,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
             .await?;
         read_until_tagged(&mut stream, tag.as_bytes(), &mut buffer)
             .await
-            .with_context(|| format!("{tag}"))?;
+            .with_context(|| format!("{tag} failed"))?;
     }
     let mut fetch = TAG.to_vec();
     fetch.extend_from_slice(b" UID FETCH 1:* (UID FLAGS BODY.PEEK[])\r\n");

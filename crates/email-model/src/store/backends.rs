@@ -221,6 +221,17 @@ macro_rules! insert_all {
     }};
 }
 
+fn membership_from_row(row: MembershipRow) -> Membership {
+    Membership {
+        folder_id: row.folder_id,
+        uid_validity: to_u32(Some(row.uid_validity)).unwrap_or_default(),
+        uid: to_u32(Some(row.uid)).unwrap_or_default(),
+        email_id: row.email_id,
+        flags: flags_from_text(&row.flags),
+        modseq: to_u64(row.modseq),
+    }
+}
+
 /// Inserts email rows and returns their (identity, id): one statement per chunk on
 /// PostgreSQL, one per row on SQLite (RETURNING, SQLite 3.35+).
 macro_rules! insert_emails_returning_ids {
@@ -1046,6 +1057,17 @@ macro_rules! impl_store {
                 .await?)
             }
 
+            async fn email_memberships(&self, email_id: i64) -> Result<Vec<Membership>> {
+                let mut conn = self.connection().await?;
+                let rows: Vec<MembershipRow> = memberships::table
+                    .filter(memberships::email_id.eq(email_id))
+                    .order((memberships::folder_id, memberships::uid))
+                    .select(MembershipRow::as_select())
+                    .load(&mut conn)
+                    .await?;
+                Ok(rows.into_iter().map(membership_from_row).collect())
+            }
+
             async fn memberships(&self, folder_id: i64) -> Result<Vec<Membership>> {
                 let mut conn = self.connection().await?;
                 let rows: Vec<MembershipRow> = memberships::table
@@ -1054,17 +1076,7 @@ macro_rules! impl_store {
                     .select(MembershipRow::as_select())
                     .load(&mut conn)
                     .await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|row| Membership {
-                        folder_id: row.folder_id,
-                        uid_validity: to_u32(Some(row.uid_validity)).unwrap_or_default(),
-                        uid: to_u32(Some(row.uid)).unwrap_or_default(),
-                        email_id: row.email_id,
-                        flags: flags_from_text(&row.flags),
-                        modseq: to_u64(row.modseq),
-                    })
-                    .collect())
+                Ok(rows.into_iter().map(membership_from_row).collect())
             }
 
             async fn email(&self, id: i64) -> Result<Option<StoredEmail>> {

@@ -117,6 +117,11 @@ pub trait Store: Send + Sync {
         orphaned_before: DateTime<Utc>,
     ) -> impl Future<Output = Result<usize>> + Send;
     fn memberships(&self, folder_id: i64) -> impl Future<Output = Result<Vec<Membership>>> + Send;
+    /// Where one email is: its folders, UIDs and flags.
+    fn email_memberships(
+        &self,
+        email_id: i64,
+    ) -> impl Future<Output = Result<Vec<Membership>>> + Send;
     fn email(&self, id: i64) -> impl Future<Output = Result<Option<StoredEmail>>> + Send;
     /// The mailbox's emails, newest first.
     fn emails(&self, mailbox_id: i64) -> impl Future<Output = Result<Vec<StoredEmail>>> + Send;

@@ -1,0 +1,427 @@
+//! The long-running service: scheduled runs of every due mailbox, plus an IDLE watcher per
+//! mailbox that syncs within seconds of new mail.
+//!
+//! # Who syncs a mailbox
+//! Leases decide, across processes. The scheduler claims due mailboxes whose lease is free. A
+//! watcher takes a mailbox's lease under a holder name of its own, keeps it while it waits on
+//! INBOX (renewing it before it expires), and syncs the mailbox itself when the server reports
+//! a change or its interval passes; so a mailbox is synced by one task of one daemon at a time.
+//! A daemon that dies leaves its leases to expire; another daemon's scheduler then claims the
+//! mailboxes and its watchers take them over.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{Duration as ChronoDuration, Utc};
+use email_model::{Mailbox, Store};
+use imap_connector::MailServer;
+use tokio::sync::{Semaphore, watch};
+
+use crate::config::SyncConfig;
+use crate::factory::ServerFactory;
+use crate::progress::ProgressSink;
+use crate::synchronizer::{MailboxOutcome, OutcomeStatus, Synchronizer};
+
+/// How the daemon works.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// How often the scheduler looks for due mailboxes (the sync interval is the mailboxes').
+    pub tick: Duration,
+    /// Up to this much is added to each tick, so that daemons started together spread out.
+    pub jitter: Duration,
+    /// Watch INBOX for new mail between runs.
+    pub idle: bool,
+    /// Most watcher connections to one IMAP server (providers limit connections per account
+    /// and per address); mailboxes beyond it are synced on schedule only.
+    pub max_idle_per_server: usize,
+    /// Where a server has no IDLE: how often the watcher polls with NOOP.
+    pub poll_interval: Duration,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        Self {
+            tick: Duration::from_secs(60),
+            jitter: Duration::from_secs(10),
+            idle: true,
+            max_idle_per_server: 20,
+            poll_interval: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What triggered a sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Trigger {
+    Schedule,
+    Idle,
+    Manual,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Schedule => "schedule",
+            Self::Idle => "idle",
+            Self::Manual => "manual",
+        }
+    }
+}
+
+/// Counters for the metrics endpoint; updated as syncs finish.
+#[derive(Debug, Default)]
+pub struct DaemonCounters {
+    runs: Mutex<HashMap<(Trigger, &'static str), u64>>,
+    pub messages_new: AtomicU64,
+    pub bytes_received: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub folder_errors: AtomicU64,
+    /// Watcher connections open now.
+    pub idle_connections: AtomicI64,
+}
+
+impl DaemonCounters {
+    /// Records a finished (or skipped) sync.
+    pub fn record(&self, trigger: Trigger, outcome: &MailboxOutcome) {
+        let status = match outcome.status {
+            OutcomeStatus::Success => "success",
+            OutcomeStatus::InvalidCredentials(_) => "invalid_credentials",
+            OutcomeStatus::Failure(_) => "failure",
+            OutcomeStatus::LeaseHeld
+            | OutcomeStatus::NotDue { .. }
+            | OutcomeStatus::BudgetReached
+            | OutcomeStatus::NotFound => return,
+        };
+        *self
+            .runs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((trigger, status))
+            .or_insert(0) += 1;
+        let report = &outcome.report;
+        self.messages_new
+            .fetch_add(report.emails_new as u64, Ordering::Relaxed);
+        self.bytes_received
+            .fetch_add(report.bytes_received, Ordering::Relaxed);
+        self.bytes_sent
+            .fetch_add(report.bytes_sent, Ordering::Relaxed);
+        self.folder_errors
+            .fetch_add(report.folder_errors.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Runs so far by trigger and status.
+    pub fn runs(&self) -> Vec<(Trigger, &'static str, u64)> {
+        let runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut list: Vec<_> = runs.iter().map(|(&(t, s), &n)| (t, s, n)).collect();
+        list.sort_by_key(|(t, s, _)| (t.as_str(), *s));
+        list
+    }
+
+    /// Runs of one trigger, whatever their status.
+    pub fn runs_by(&self, trigger: Trigger) -> u64 {
+        self.runs()
+            .into_iter()
+            .filter(|(t, _, _)| *t == trigger)
+            .map(|(_, _, n)| n)
+            .sum()
+    }
+}
+
+/// The daemon: build it, then [`Daemon::run`] until `stop` turns true.
+pub struct Daemon<S: Store + Clone + 'static, F: ServerFactory + Clone + 'static> {
+    store: S,
+    factory: F,
+    sync_config: SyncConfig,
+    config: DaemonConfig,
+    progress: ProgressSink,
+    pub counters: Arc<DaemonCounters>,
+    /// Shared by every synchronizer: set on shutdown.
+    halt: Arc<AtomicBool>,
+    watched: Arc<Mutex<HashSet<i64>>>,
+    servers: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl<S: Store + Clone + 'static, F: ServerFactory + Clone + 'static> std::fmt::Debug
+    for Daemon<S, F>
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, F> Daemon<S, F>
+where
+    S: Store + Clone + 'static,
+    F: ServerFactory + Clone + 'static,
+    F::Server: Send + 'static,
+{
+    pub fn new(
+        store: S,
+        factory: F,
+        sync_config: SyncConfig,
+        config: DaemonConfig,
+        progress: ProgressSink,
+    ) -> Self {
+        Self {
+            store,
+            factory,
+            sync_config,
+            config,
+            progress,
+            counters: Arc::new(DaemonCounters::default()),
+            halt: Arc::new(AtomicBool::new(false)),
+            watched: Arc::new(Mutex::new(HashSet::new())),
+            servers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A synchronizer holding leases as `holder`, stopping with the daemon.
+    pub fn synchronizer(&self, holder: String) -> Synchronizer<S, F> {
+        let config = SyncConfig {
+            worker_id: holder,
+            ..self.sync_config.clone()
+        };
+        Synchronizer::new(self.store.clone(), self.factory.clone(), config)
+            .with_progress(self.progress.clone())
+            .with_stop(self.halt.clone())
+    }
+
+    /// Mailboxes with a watcher in this daemon now.
+    pub fn watched(&self) -> Vec<i64> {
+        let mut list: Vec<i64> = self
+            .watched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        list.sort_unstable();
+        list
+    }
+
+    /// Runs until `stop` turns true; then lets running syncs finish their current batch,
+    /// releases every lease and returns.
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let scheduler = self.synchronizer(self.sync_config.worker_id.clone());
+        let mut watchers = tokio::task::JoinSet::new();
+        loop {
+            if self.config.idle {
+                self.start_watchers(&mut watchers, &stop).await;
+            }
+            // A scheduled run; cut short by shutdown between mailboxes and between batches.
+            let run = scheduler.run_due();
+            tokio::pin!(run);
+            let report = tokio::select! {
+                report = &mut run => Some(report),
+                () = wait_stop(&mut stop) => {
+                    self.halt.store(true, Ordering::Relaxed);
+                    Some(run.await)
+                }
+            };
+            match report {
+                Some(Ok(report)) => {
+                    for outcome in &report.outcomes {
+                        self.counters.record(Trigger::Schedule, outcome);
+                    }
+                }
+                Some(Err(error)) => tracing::error!(%error, "scheduled run failed"),
+                None => {}
+            }
+            if is_stopped(&stop) {
+                break;
+            }
+            let jitter = jitter(self.config.jitter);
+            tokio::select! {
+                () = tokio::time::sleep(self.config.tick + jitter) => {}
+                () = wait_stop(&mut stop) => break,
+            }
+        }
+        self.halt.store(true, Ordering::Relaxed);
+        while watchers.join_next().await.is_some() {}
+        tracing::info!("daemon stopped; leases released");
+    }
+
+    async fn start_watchers(
+        self: &Arc<Self>,
+        watchers: &mut tokio::task::JoinSet<()>,
+        stop: &watch::Receiver<bool>,
+    ) {
+        let mailboxes = match self.store.mailboxes().await {
+            Ok(mailboxes) => mailboxes,
+            Err(error) => {
+                tracing::error!(%error, "listing mailboxes for watchers");
+                return;
+            }
+        };
+        let now = Utc::now();
+        for mailbox in mailboxes {
+            let eligible = mailbox.active
+                && mailbox.sync_enabled
+                && mailbox.has_secret
+                && mailbox.backoff_until.is_none_or(|until| until <= now);
+            // A mailbox never synced gets its first sync from the scheduler, in its own time.
+            if !eligible || mailbox.last_success_at.is_none() {
+                continue;
+            }
+            if !self
+                .watched
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(mailbox.id)
+            {
+                continue;
+            }
+            let daemon = Arc::clone(self);
+            let stop = stop.clone();
+            watchers.spawn(async move {
+                let id = mailbox.id;
+                daemon.watch(mailbox, stop).await;
+                daemon
+                    .watched
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id);
+            });
+        }
+    }
+
+    fn server_permits(&self, host: &str) -> Arc<Semaphore> {
+        let mut servers = self.servers.lock().unwrap_or_else(|p| p.into_inner());
+        servers
+            .entry(host.to_ascii_lowercase())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.config.max_idle_per_server)))
+            .clone()
+    }
+
+    /// One mailbox's watcher: holds its lease, waits on INBOX, syncs on change or when due.
+    async fn watch(&self, mailbox: Mailbox, mut stop: watch::Receiver<bool>) {
+        let Ok(_permit) = self.server_permits(&mailbox.imap.host).try_acquire_owned() else {
+            tracing::debug!(
+                mailbox = mailbox.id,
+                "watcher cap reached: synced on schedule"
+            );
+            return;
+        };
+        let holder = format!("{}/watch-{}", self.sync_config.worker_id, mailbox.id);
+        let synchronizer = self.synchronizer(holder.clone());
+        let lease = self.sync_config.lease;
+        let renew_every = (lease / 3).max(Duration::from_secs(1));
+        let interval = self
+            .sync_config
+            .interval
+            .saturating_sub(self.sync_config.due_tolerance);
+        let mut last_sync = tokio::time::Instant::now();
+        loop {
+            if is_stopped(&stop) {
+                break;
+            }
+            let until =
+                Utc::now() + ChronoDuration::from_std(lease).unwrap_or(ChronoDuration::minutes(5));
+            match self
+                .store
+                .acquire_lease(mailbox.id, holder.clone(), until)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => break, // Someone else syncs it now; the next tick may try again.
+                Err(error) => {
+                    tracing::warn!(%error, mailbox = mailbox.id, "watcher lease");
+                    break;
+                }
+            }
+            let secret = match self.store.mailbox_secret(mailbox.id).await {
+                Ok(Some(secret)) => secret,
+                _ => break,
+            };
+            let mut server = self.factory.server_for(&mailbox, secret);
+            let selected = server.select("INBOX").await;
+            if let Err(error) = selected {
+                tracing::info!(%error, mailbox = mailbox.id, "watcher could not open INBOX");
+                let _ = server.logout().await;
+                break;
+            }
+            self.counters
+                .idle_connections
+                .fetch_add(1, Ordering::Relaxed);
+            let mut trigger = None;
+            while trigger.is_none() && !is_stopped(&stop) {
+                let due_in = interval.saturating_sub(last_sync.elapsed());
+                if due_in.is_zero() {
+                    trigger = Some(Trigger::Schedule);
+                    break;
+                }
+                let wait = due_in.min(renew_every);
+                match server
+                    .wait_for_changes(wait, self.config.poll_interval, stop.clone())
+                    .await
+                {
+                    Ok(outcome) if !outcome.events.is_empty() => {
+                        tracing::info!(mailbox = mailbox.id, via = ?outcome.via, "change on the server: syncing");
+                        trigger = Some(Trigger::Idle);
+                    }
+                    Ok(_) => {
+                        let until = Utc::now()
+                            + ChronoDuration::from_std(lease).unwrap_or(ChronoDuration::minutes(5));
+                        match self
+                            .store
+                            .acquire_lease(mailbox.id, holder.clone(), until)
+                            .await
+                        {
+                            Ok(true) => {}
+                            _ => break,
+                        }
+                    }
+                    Err(error) => {
+                        tracing::info!(%error, mailbox = mailbox.id, "watcher connection lost");
+                        break;
+                    }
+                }
+            }
+            let _ = server.logout().await;
+            self.counters
+                .idle_connections
+                .fetch_sub(1, Ordering::Relaxed);
+            let Some(trigger) = trigger else {
+                break;
+            };
+            match synchronizer.sync_now(mailbox.id).await {
+                Ok(outcome) => {
+                    self.counters.record(trigger, &outcome);
+                    last_sync = tokio::time::Instant::now();
+                    if !matches!(outcome.status, OutcomeStatus::Success) {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, mailbox = mailbox.id, "watcher sync");
+                    break;
+                }
+            }
+        }
+        let _ = stop.borrow_and_update();
+        if let Err(error) = self.store.release_lease(mailbox.id, holder).await {
+            tracing::warn!(%error, mailbox = mailbox.id, "releasing the watcher's lease");
+        }
+    }
+}
+
+/// A pseudo-random delay up to `max` (no need for a random-number crate here).
+fn jitter(max: Duration) -> Duration {
+    let nanos = u64::from(Utc::now().timestamp_subsec_nanos());
+    let max_ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX).max(1);
+    Duration::from_millis(nanos % max_ms)
+}
+
+/// Reads the stop flag without holding its lock across an await.
+fn is_stopped(stop: &watch::Receiver<bool>) -> bool {
+    *stop.borrow()
+}
+
+/// Completes when the stop flag turns true (or its sender is gone).
+async fn wait_stop(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
