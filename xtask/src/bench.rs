@@ -73,6 +73,8 @@ struct RunFigures {
     run: usize,
     raw_seconds: f64,
     raw_bytes: u64,
+    /// Connect, LOGIN and SELECT by the raw client: the server's own cost of opening the folder.
+    raw_select_seconds: f64,
     initial: SyncFigures,
     no_change: SyncFigures,
     incremental: SyncFigures,
@@ -507,6 +509,7 @@ async fn one_run(
         run,
         raw_seconds: raw["seconds"].as_f64().unwrap_or_default(),
         raw_bytes: raw["bytes"].as_u64().unwrap_or_default(),
+        raw_select_seconds: raw["select_seconds"].as_f64().unwrap_or_default(),
         initial,
         no_change,
         incremental,
@@ -764,6 +767,12 @@ fn print_table(report: &Report, backends: &[Backend]) {
         row(
             "no-change sync: in process per folder (≤ 20)",
             each(&|r| r.no_change.in_process_ms / r.no_change.folders.max(1) as f64),
+            "ms",
+            1,
+        );
+        row(
+            "raw client: connect + LOGIN + SELECT",
+            each(&|r| r.raw_select_seconds * 1000.0),
             "ms",
             1,
         );

@@ -1,6 +1,6 @@
 //! Checks of `deploy/` and README that need no Docker or systemd: the files parse, every
 //! `imap-sync` command in them parses with this command line, the image runs as non-root, the
-//! timer fires every 30 minutes and the example configuration loads.
+//! service runs the daemon and the example configuration loads.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
 
@@ -71,21 +71,23 @@ fn value<'a>(
 }
 
 #[test]
-fn the_systemd_service_runs_commands_of_this_cli_every_30_minutes() {
+fn the_systemd_service_runs_the_daemon_of_this_cli() {
     let service = systemd_unit(&repository_file("deploy/imap-sync.service"));
-    let timer = systemd_unit(&repository_file("deploy/imap-sync.timer"));
     let mut commands = value(&service, "Service", "ExecStartPre");
     commands.extend(value(&service, "Service", "ExecStart"));
     assert_eq!(commands.len(), 2);
-    for command in commands {
+    for command in &commands {
         let words: Vec<&str> = command.split_whitespace().collect();
         assert_parses(&words, "imap-sync.service");
     }
+    assert!(commands[1].ends_with(" run"), "{}", commands[1]);
     assert_eq!(value(&service, "Service", "User"), ["imap-sync"]);
-    assert_eq!(value(&service, "Service", "Type"), ["oneshot"]);
-    assert_eq!(value(&timer, "Timer", "OnUnitActiveSec"), ["30min"]);
-    assert_eq!(value(&timer, "Timer", "Unit"), ["imap-sync.service"]);
-    assert_eq!(value(&timer, "Install", "WantedBy"), ["timers.target"]);
+    assert_eq!(value(&service, "Service", "KillSignal"), ["SIGTERM"]);
+    assert_eq!(value(&service, "Service", "Restart"), ["on-failure"]);
+    assert_eq!(
+        value(&service, "Install", "WantedBy"),
+        ["multi-user.target"]
+    );
 }
 
 #[test]
@@ -111,20 +113,24 @@ fn the_compose_file_parses_and_its_commands_are_this_cli() {
     for piece in script.split(['&', ';', '|']) {
         let words: Vec<&str> = piece
             .split_whitespace()
-            .skip_while(|w| ["while", "true", "do", "done"].contains(w))
+            .skip_while(|w| ["while", "true", "do", "done", "exec"].contains(w))
             .collect();
         if words.first() == Some(&"imap-sync") {
             assert_parses(&words, "docker-compose.yml command");
             found += 1;
         }
     }
-    assert_eq!(found, 2, "migrate, then sync: {script}");
+    assert_eq!(found, 2, "migrate, then the daemon: {script}");
     let environment = &imap_sync["environment"];
     assert!(
         environment["IMAP_SYNC__DATABASE_URL"]
             .as_str()
             .is_some_and(|url| url.starts_with("postgres://"))
     );
+    // Listening beyond loopback, so the token must be there (the daemon refuses otherwise).
+    let listen = environment["IMAP_SYNC__HTTP__LISTEN"].as_str().unwrap();
+    let token = environment["IMAP_SYNC__HTTP__TOKEN"].as_str();
+    crate::serve::check_listen(listen, token).expect("the compose file's listen and token");
     // The usage in the header: `docker compose … run --rm [-e X=Y] imap-sync ARGS`.
     let mut usage = 0;
     for line in text.lines().filter(|l| l.contains(" run --rm ")) {

@@ -1,6 +1,7 @@
 //! The raw limit for `cargo xtask bench`: the fastest the server hands a folder's mail over.
 //! One plain connection, LOGIN, SELECT, `UID FETCH 1:* (UID FLAGS BODY.PEEK[])`, and the bytes
-//! discarded unparsed until the tagged OK. Prints `{"bytes": …, "seconds": …}`.
+//! discarded unparsed until the tagged OK. Prints `{"bytes": …, "seconds": …, "select_seconds":
+//! …}` (the last: connect, LOGIN and SELECT alone).
 //!
 //! Usage: `bench-raw-fetch HOST PORT USER FOLDER` with the password in `BENCH_PASSWORD`.
 
@@ -87,12 +88,16 @@ async fn main() -> anyhow::Result<()> {
             .await
             .with_context(|| format!("{tag} failed"))?;
     }
+    // Connect, LOGIN and SELECT: what any sync pays before its first FETCH.
+    let select_seconds = started.elapsed().as_secs_f64();
     let mut fetch = TAG.to_vec();
     fetch.extend_from_slice(b" UID FETCH 1:* (UID FLAGS BODY.PEEK[])\r\n");
     stream.write_all(&fetch).await?;
     let bytes = read_until_tagged(&mut stream, TAG, &mut buffer).await?;
     let seconds = started.elapsed().as_secs_f64();
     let _ = stream.write_all(b"Z LOGOUT\r\n").await;
-    println!("{{\"bytes\": {bytes}, \"seconds\": {seconds}}}");
+    println!(
+        "{{\"bytes\": {bytes}, \"seconds\": {seconds}, \"select_seconds\": {select_seconds}}}"
+    );
     Ok(())
 }
