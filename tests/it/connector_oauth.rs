@@ -230,3 +230,94 @@ async fn the_connector_logs_in_with_a_fresh_token_and_a_refused_refresh_is_inval
     );
     assert!(server.finish().await.unwrap().is_empty());
 }
+
+/// A mailbox with OAuth2 token settings: the sync exchanges its refresh token at login, and the
+/// refresh token the endpoint rotates is stored (sealed, with the client secret kept) even when
+/// the sync then fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_exchanges_the_refresh_token_and_stores_the_rotated_one() {
+    use base64::Engine;
+    use email_model::{AuthKind, ImapSettings, NewMailbox, NewUser, Store};
+    let endpoint = token_endpoint(vec![(
+        200,
+        r#"{"access_token":"fresh-token","expires_in":3600,"refresh_token":"rt-2"}"#,
+    )])
+    .await;
+    let sasl = base64::engine::general_purpose::STANDARD
+        .encode("user=user@example.test\x01auth=Bearer fresh-token\x01\x01");
+    let script = Script::greeting("* OK [CAPABILITY IMAP4rev1 AUTH=XOAUTH2] ready")
+        .expect("AUTHENTICATE XOAUTH2", &["+ "])
+        .expect_line(&sasl, &["{tag} OK Success"])
+        .step(
+            Expect::StartsWith("CAPABILITY".into()),
+            &["* CAPABILITY IMAP4rev1", "{tag} OK done"],
+        )
+        .step(Expect::StartsWith("LIST".into()), &["{tag} NO not today"])
+        .hangup();
+    let server = ScriptedImapServer::start(script).await.unwrap();
+
+    let (store, _database) = crate::model_store::sqlite_store();
+    let user = store
+        .create_user(NewUser {
+            email: "owner@example.test".into(),
+            name: "Owner".into(),
+            enabled: true,
+            capabilities: vec![],
+        })
+        .await
+        .unwrap();
+    let settings = sync_core::OAuth2MailboxSettings {
+        token_endpoint: endpoint.url.clone(),
+        client_id: "client-1".into(),
+        scope: None,
+    };
+    let mailbox = store
+        .create_mailbox(NewMailbox {
+            owner_user_id: Some(user.id),
+            email: "user@example.test".into(),
+            imap: ImapSettings {
+                host: "127.0.0.1".into(),
+                port: server.port(),
+                security: email_model::Security::None,
+                user: "user@example.test".into(),
+            },
+            auth_kind: AuthKind::OAuth2,
+            secret: Some(sync_core::oauth2_secret("rt-1", Some("client-secret"))),
+            oauth_settings: Some(serde_json::to_string(&settings).unwrap()),
+            first_sync_days: 30,
+        })
+        .await
+        .unwrap();
+    let mut factory = sync_core::ImapServerFactory::default();
+    factory.command_timeout = Duration::from_secs(5);
+    let synchronizer =
+        sync_core::Synchronizer::new(store.clone(), factory, sync_core::SyncConfig::default());
+    let report = synchronizer
+        .sync_mailboxes(&[mailbox.id], true)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            report.outcomes[0].status,
+            sync_core::OutcomeStatus::Failure(_)
+        ),
+        "LIST was refused, the login was not: {:?}",
+        report.outcomes[0].status
+    );
+    let _ = server.finish().await;
+
+    let request = endpoint.requests.lock().unwrap()[0].clone();
+    assert!(request.contains("refresh_token=rt-1"), "{request}");
+    assert!(request.contains("client_secret=client-secret"), "{request}");
+    let stored = store.mailbox_secret(mailbox.id).await.unwrap().unwrap();
+    let stored: serde_json::Value = serde_json::from_str(stored.expose_secret()).unwrap();
+    assert_eq!(
+        stored["refresh_token"], "rt-2",
+        "the rotated refresh token is kept"
+    );
+    assert_eq!(stored["client_secret"], "client-secret");
+    assert!(
+        store.open_episode(mailbox.id).await.unwrap().is_none(),
+        "a refused LIST is not a credential failure"
+    );
+}

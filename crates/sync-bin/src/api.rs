@@ -588,6 +588,9 @@ struct MailboxBody {
     user: Option<String>,
     password: Option<String>,
     auth: Option<AuthKind>,
+    /// With `oauth`, `password` is a refresh token exchanged at each login.
+    oauth: Option<sync_core::OAuth2MailboxSettings>,
+    client_secret: Option<String>,
     first_sync_days: Option<i32>,
     reset: Option<bool>,
 }
@@ -610,6 +613,21 @@ async fn add_mailbox<S: Store + Clone + 'static>(
         ));
     }
     let security = body.security.unwrap_or(email_model::Security::Tls);
+    let (auth_kind, secret, oauth_settings) = match &body.oauth {
+        Some(oauth) => (
+            AuthKind::OAuth2,
+            sync_core::oauth2_secret(&password, body.client_secret.as_deref()),
+            Some(
+                serde_json::to_string(oauth)
+                    .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?,
+            ),
+        ),
+        None => (
+            body.auth.unwrap_or(AuthKind::Password),
+            SecretString::from(password),
+            None,
+        ),
+    };
     let mailbox = state
         .store
         .create_mailbox(NewMailbox {
@@ -627,9 +645,9 @@ async fn add_mailbox<S: Store + Clone + 'static>(
                 user: body.user.unwrap_or_else(|| email.clone()),
             },
             email,
-            auth_kind: body.auth.unwrap_or(AuthKind::Password),
-            secret: Some(SecretString::from(password)),
-            oauth_settings: None,
+            auth_kind,
+            secret: Some(secret),
+            oauth_settings,
             first_sync_days: body
                 .first_sync_days
                 .unwrap_or(email_model::DEFAULT_FIRST_SYNC_DAYS),
@@ -687,10 +705,14 @@ async fn update_mailbox<S: Store + Clone + std::fmt::Debug + 'static>(
     }
     let password_changed = body.password.is_some();
     if let Some(password) = body.password {
-        state
-            .store
-            .set_mailbox_secret(id, SecretString::from(password))
-            .await?;
+        // An OAuth2 mailbox with token settings gets a new refresh token; its client secret stays.
+        let secret = if mailbox.auth_kind == AuthKind::OAuth2 && mailbox.oauth_settings.is_some() {
+            let existing = state.store.mailbox_secret(id).await?;
+            sync_core::renew_oauth2_secret(existing.as_ref(), &password)
+        } else {
+            SecretString::from(password)
+        };
+        state.store.set_mailbox_secret(id, secret).await?;
     }
     if let Some(days) = body.first_sync_days {
         state.store.set_first_sync_days(id, days).await?;
@@ -750,6 +772,11 @@ async fn check_mailbox<S: Store + Clone + 'static>(
     let mut server = state.factory.server_for(&mailbox, secret);
     let result = imap_connector::MailServer::capabilities(&mut server).await;
     let _ = imap_connector::MailServer::logout(&mut server).await;
+    state
+        .daemon
+        .synchronizer(format!("api-check-{id}"))
+        .keep_rotated_secret(id)
+        .await;
     match result {
         Ok(capabilities) => json(serde_json::json!({"ok": true, "capabilities": capabilities})),
         Err(error) => json(serde_json::json!({

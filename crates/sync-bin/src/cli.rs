@@ -189,14 +189,42 @@ pub(crate) struct MailboxAdd {
     /// IMAP login (default: the email).
     #[arg(long)]
     pub(crate) user: Option<String>,
-    /// `password`, or `oauth2-token` (an XOAUTH2 access token given as the password).
+    /// `password`; `oauth2` (the password source gives a refresh token, exchanged for access
+    /// tokens at the token endpoint at each login; rotated tokens are stored); or `oauth2-token`
+    /// (an XOAUTH2 access token the host application keeps fresh).
     #[arg(long, value_enum, default_value_t = AuthArg::Password)]
     pub(crate) auth: AuthArg,
     #[command(flatten)]
     pub(crate) password: PasswordSource,
+    #[command(flatten)]
+    pub(crate) oauth: OAuthArgs,
     /// Days of mail the first sync takes.
     #[arg(long, default_value_t = email_model::DEFAULT_FIRST_SYNC_DAYS)]
     pub(crate) first_sync_days: i32,
+}
+
+/// The OAuth2 client of `--auth oauth2`.
+#[derive(Debug, Args)]
+pub(crate) struct OAuthArgs {
+    /// Token endpoint and scope of a known provider.
+    #[arg(long, value_enum)]
+    pub(crate) oauth_provider: Option<OAuthProvider>,
+    /// The token endpoint (instead of --oauth-provider).
+    #[arg(long)]
+    pub(crate) oauth_token_endpoint: Option<String>,
+    #[arg(long)]
+    pub(crate) oauth_client_id: Option<String>,
+    #[arg(long)]
+    pub(crate) oauth_scope: Option<String>,
+    /// Read the client secret from this environment variable (stored sealed, with the token).
+    #[arg(long, value_name = "VAR")]
+    pub(crate) oauth_client_secret_env: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OAuthProvider {
+    Google,
+    Microsoft,
 }
 
 #[derive(Debug, Args)]
@@ -242,5 +270,6 @@ impl From<SecurityArg> for email_model::Security {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum AuthArg {
     Password,
+    Oauth2,
     Oauth2Token,
 }

@@ -9,7 +9,10 @@ use email_model::{
 use secrecy::SecretString;
 use sync_core::{OutcomeStatus, ServerFactory, SyncConfig, Synchronizer};
 
-use crate::cli::{AuthArg, MailboxAdd, MailboxCommand, MailboxUpdate, PasswordSource, SecurityArg};
+use crate::cli::{
+    AuthArg, MailboxAdd, MailboxCommand, MailboxUpdate, OAuthArgs, OAuthProvider, PasswordSource,
+    SecurityArg,
+};
 use crate::settings::Settings;
 use crate::status;
 
@@ -93,6 +96,49 @@ fn default_port(security: SecurityArg) -> u16 {
     }
 }
 
+/// `oauth_settings` and the secret of an `--auth oauth2` mailbox.
+fn oauth2_settings(
+    oauth: &OAuthArgs,
+    refresh_token: &SecretString,
+) -> anyhow::Result<(String, SecretString)> {
+    use secrecy::ExposeSecret as _;
+    let (preset_endpoint, preset_scope) = match oauth.oauth_provider {
+        Some(OAuthProvider::Google) => (Some("https://oauth2.googleapis.com/token"), None),
+        Some(OAuthProvider::Microsoft) => (
+            Some("https://login.microsoftonline.com/common/oauth2/v2.0/token"),
+            Some("https://outlook.office.com/IMAP.AccessAsUser.All offline_access"),
+        ),
+        None => (None, None),
+    };
+    let token_endpoint = oauth
+        .oauth_token_endpoint
+        .clone()
+        .or(preset_endpoint.map(str::to_owned))
+        .context("--auth oauth2 needs --oauth-provider or --oauth-token-endpoint")?;
+    let client_id = oauth
+        .oauth_client_id
+        .clone()
+        .context("--auth oauth2 needs --oauth-client-id")?;
+    let client_secret = match &oauth.oauth_client_secret_env {
+        Some(variable) => Some(std::env::var(variable).with_context(|| {
+            format!("environment variable {variable} (for --oauth-client-secret-env)")
+        })?),
+        None => None,
+    };
+    let settings = sync_core::OAuth2MailboxSettings {
+        token_endpoint,
+        client_id,
+        scope: oauth
+            .oauth_scope
+            .clone()
+            .or(preset_scope.map(str::to_owned)),
+    };
+    Ok((
+        serde_json::to_string(&settings)?,
+        sync_core::oauth2_secret(refresh_token.expose_secret(), client_secret.as_deref()),
+    ))
+}
+
 async fn add<S: Store>(store: &S, add: MailboxAdd) -> anyhow::Result<()> {
     let Some(password) = read_password(&add.password)? else {
         bail!(
@@ -104,6 +150,14 @@ async fn add<S: Store>(store: &S, add: MailboxAdd) -> anyhow::Result<()> {
     {
         bail!("no user {owner} (`imap-sync user add` creates one)");
     }
+    let (auth_kind, secret, oauth_settings) = match add.auth {
+        AuthArg::Password => (AuthKind::Password, password, None),
+        AuthArg::Oauth2Token => (AuthKind::OAuth2, password, None),
+        AuthArg::Oauth2 => {
+            let (settings, secret) = oauth2_settings(&add.oauth, &password)?;
+            (AuthKind::OAuth2, secret, Some(settings))
+        }
+    };
     let mailbox = store
         .create_mailbox(NewMailbox {
             owner_user_id: if add.system { None } else { add.owner },
@@ -114,12 +168,9 @@ async fn add<S: Store>(store: &S, add: MailboxAdd) -> anyhow::Result<()> {
                 user: add.user.unwrap_or_else(|| add.email.clone()),
             },
             email: add.email,
-            auth_kind: match add.auth {
-                AuthArg::Password => AuthKind::Password,
-                AuthArg::Oauth2Token => AuthKind::OAuth2,
-            },
-            secret: Some(password),
-            oauth_settings: None,
+            auth_kind,
+            secret: Some(secret),
+            oauth_settings,
             first_sync_days: add.first_sync_days,
         })
         .await?;
@@ -166,8 +217,16 @@ async fn update<S: Store + Clone + 'static>(
     let password = read_password(&update.password)?;
     let password_changed = password.is_some();
     if let Some(password) = password {
+        // An OAuth2 mailbox with token settings gets a new refresh token; its client secret stays.
+        let secret = if mailbox.auth_kind == AuthKind::OAuth2 && mailbox.oauth_settings.is_some() {
+            use secrecy::ExposeSecret as _;
+            let existing = store.mailbox_secret(id).await?;
+            sync_core::renew_oauth2_secret(existing.as_ref(), password.expose_secret())
+        } else {
+            password
+        };
         // Keeps the mail; ends the back-off; the mailbox is due at once.
-        store.set_mailbox_secret(id, password).await?;
+        store.set_mailbox_secret(id, secret).await?;
     }
     if let Some(days) = update.first_sync_days {
         store.set_first_sync_days(id, days).await?;
@@ -204,13 +263,18 @@ async fn refresh_folders<S: Store + Clone + 'static>(
     }
 }
 
-async fn check<S: Store>(store: &S, settings: &Settings, id: i64) -> anyhow::Result<()> {
+async fn check<S: Store + Clone + 'static>(
+    store: &S,
+    settings: &Settings,
+    id: i64,
+) -> anyhow::Result<()> {
     let mailbox = existing(store, id).await?;
     let secret = store
         .mailbox_secret(id)
         .await?
         .context("the mailbox has no password")?;
-    let mut server = crate::factory(settings).server_for(&mailbox, secret);
+    let factory = crate::factory(settings);
+    let mut server = factory.server_for(&mailbox, secret);
     let capabilities = imap_connector::MailServer::capabilities(&mut server)
         .await
         .with_context(|| {
@@ -220,6 +284,8 @@ async fn check<S: Store>(store: &S, settings: &Settings, id: i64) -> anyhow::Res
             )
         })?;
     let _ = imap_connector::MailServer::logout(&mut server).await;
+    let synchronizer = Synchronizer::new(store.clone(), factory, SyncConfig::default());
+    synchronizer.keep_rotated_secret(id).await;
     println!(
         "connected and logged in to {}:{} as {}",
         mailbox.imap.host, mailbox.imap.port, mailbox.imap.user

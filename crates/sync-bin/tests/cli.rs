@@ -98,6 +98,7 @@ on_both_backends!(
     a_refused_password_fails_and_shows_the_episode_and_a_dead_port_does_not,
     users_are_updated_and_removed_with_their_mailboxes,
     another_account_needs_reset_and_limits_apply,
+    oauth2_mailboxes_take_token_settings,
 );
 
 fn run(command: &mut Command) -> Output {
@@ -510,5 +511,61 @@ async fn another_account_needs_reset_and_limits_apply(backend: &Backend) {
     assert_eq!(
         resynced["mailboxes"][0]["new"], 5,
         "the new account's mail, its own rows beside mailbox {other}: {resynced}"
+    );
+}
+
+async fn oauth2_mailboxes_take_token_settings(backend: &Backend) {
+    let owner = add_user(backend, "owner@example.test");
+    let base = [
+        "mailbox",
+        "add",
+        "--owner",
+        &owner,
+        "--email",
+        "o@example.test",
+        "--host",
+        "imap.gmail.com",
+        "--auth",
+        "oauth2",
+        "--password-env",
+        "REFRESH",
+    ];
+    let missing = backend
+        .imap_sync(&base)
+        .env("REFRESH", "refresh-token-1")
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .contains("--oauth-provider or --oauth-token-endpoint"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    let mut with_client = base.to_vec();
+    with_client.extend([
+        "--oauth-provider",
+        "google",
+        "--oauth-client-id",
+        "client-1",
+        "--oauth-client-secret-env",
+        "CLIENT_SECRET",
+    ]);
+    let added = run(backend
+        .imap_sync(&with_client)
+        .env("REFRESH", "refresh-token-1")
+        .env("CLIENT_SECRET", "client-secret-1"));
+    let id = String::from_utf8_lossy(&added.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let shown = backend.json(&["mailbox", "show", &id, "--json"]);
+    assert_eq!(shown["auth"], "oauth2");
+    assert_eq!(shown["has_password"], true);
+    let text = shown.to_string();
+    assert!(
+        !text.contains("refresh-token-1") && !text.contains("client-secret-1"),
+        "no secret is shown: {text}"
     );
 }

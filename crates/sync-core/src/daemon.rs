@@ -342,6 +342,7 @@ where
             if let Err(error) = selected {
                 tracing::info!(%error, mailbox = mailbox.id, "watcher could not open INBOX");
                 let _ = server.logout().await;
+                synchronizer.keep_rotated_secret(mailbox.id).await;
                 break;
             }
             self.counters
@@ -382,6 +383,7 @@ where
                 }
             }
             let _ = server.logout().await;
+            synchronizer.keep_rotated_secret(mailbox.id).await;
             self.counters
                 .idle_connections
                 .fetch_sub(1, Ordering::Relaxed);

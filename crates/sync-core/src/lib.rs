@@ -21,7 +21,9 @@ mod synchronizer;
 pub use config::SyncConfig;
 pub use daemon::{Daemon, DaemonConfig, DaemonCounters, Trigger};
 pub use error::{Result, SyncError};
-pub use factory::{ImapServerFactory, ServerFactory};
+pub use factory::{
+    ImapServerFactory, OAuth2MailboxSettings, ServerFactory, oauth2_secret, renew_oauth2_secret,
+};
 pub use processor::{MailboxReport, PhaseTimes};
 pub use progress::{ProgressEvent, ProgressSink, no_progress};
 pub use synchronizer::{MailboxOutcome, OutcomeStatus, RunReport, Synchronizer};

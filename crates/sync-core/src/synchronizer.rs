@@ -271,6 +271,7 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
             let mut server = self.factory.server_for(&mailbox, secret);
             let folders = server.folders(true).await;
             let _ = server.logout().await;
+            self.keep_rotated_secret(mailbox_id).await;
             let folders = folders?;
             self.store
                 .merge_folders(
@@ -285,6 +286,15 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
             .release_lease(mailbox_id, self.config.worker_id.clone())
             .await?;
         result.map(|()| OutcomeStatus::Success)
+    }
+
+    /// Stores the mailbox's new secret when its last session rotated an OAuth2 refresh token.
+    pub async fn keep_rotated_secret(&self, mailbox_id: i64) {
+        if let Some(secret) = self.factory.take_rotated_secret(mailbox_id)
+            && let Err(error) = self.store.replace_mailbox_secret(mailbox_id, secret).await
+        {
+            tracing::error!(%error, mailbox = mailbox_id, "could not store the rotated refresh token");
+        }
     }
 
     fn due_age(&self) -> ChronoDuration {
@@ -420,6 +430,7 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
             Err(_) => Err(SyncError::BudgetReached(self.config.mailbox_budget)),
         };
         let _ = server.logout().await;
+        self.keep_rotated_secret(mailbox.id).await;
         result
             .map(|report| (run, report))
             .map_err(|error| (run, error))

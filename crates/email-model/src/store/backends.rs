@@ -585,6 +585,23 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn replace_mailbox_secret(&self, id: i64, secret: SecretString) -> Result<()> {
+                let sealed = self.keyring.seal(id, &secret)?;
+                let mut conn = self.connection().await?;
+                let changed = diesel::update(mailboxes::table.find(id))
+                    .set((
+                        mailboxes::secret_ciphertext.eq(sealed.ciphertext),
+                        mailboxes::secret_key_id.eq(sealed.key_id),
+                        mailboxes::updated_at.eq(now()),
+                    ))
+                    .execute(&mut conn)
+                    .await?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound(format!("mailbox {id}")));
+                }
+                Ok(())
+            }
+
             async fn set_first_sync_days(&self, id: i64, days: i32) -> Result<()> {
                 if days < 1 {
                     return Err(StoreError::Refused(format!("a window of {days} days")));

@@ -58,6 +58,13 @@ pub trait Store: Send + Sync {
         id: i64,
         secret: SecretString,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Replaces the secret and nothing else: for an OAuth2 refresh token the provider rotated
+    /// (the mailbox's schedule and back-off stay as they are).
+    fn replace_mailbox_secret(
+        &self,
+        id: i64,
+        secret: SecretString,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Changes the first-sync window; a larger one backfills on the next run, a smaller one
     /// deletes nothing.
     fn set_first_sync_days(&self, id: i64, days: i32) -> impl Future<Output = Result<()>> + Send;
