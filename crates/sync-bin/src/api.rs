@@ -11,9 +11,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use email_model::{
-    AuthKind, ImapSettings, MailboxSettingsUpdate, NewMailbox, NewUser, Store, StoreError,
-};
+use email_model::{AuthKind, ImapSettings, NewMailbox, NewUser, Store, StoreError};
 use secrecy::SecretString;
 use serde::Deserialize;
 use sync_core::{Daemon, ImapServerFactory, OutcomeStatus, Trigger};
@@ -193,6 +191,39 @@ fn not_found(what: String) -> ApiError {
 }
 
 type ApiResult = Result<Response, ApiError>;
+
+async fn user_or_404<S: Store + Clone + 'static>(
+    state: &Shared<S>,
+    id: i64,
+) -> Result<email_model::User, ApiError> {
+    state
+        .store
+        .user(id)
+        .await?
+        .ok_or_else(|| not_found(format!("user {id}")))
+}
+
+async fn mailbox_or_404<S: Store + Clone + 'static>(
+    state: &Shared<S>,
+    id: i64,
+) -> Result<email_model::Mailbox, ApiError> {
+    state
+        .store
+        .mailbox(id)
+        .await?
+        .ok_or_else(|| not_found(format!("mailbox {id}")))
+}
+
+async fn email_or_404<S: Store + Clone + 'static>(
+    state: &Shared<S>,
+    id: i64,
+) -> Result<email_model::StoredEmail, ApiError> {
+    state
+        .store
+        .email(id)
+        .await?
+        .ok_or_else(|| not_found(format!("email {id}")))
+}
 
 fn json(value: serde_json::Value) -> ApiResult {
     Ok(Json(value).into_response())
@@ -477,11 +508,7 @@ async fn get_user<S: Store + Clone + 'static>(
     State(state): State<Shared<S>>,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    let user = state
-        .store
-        .user(id)
-        .await?
-        .ok_or_else(|| not_found(format!("user {id}")))?;
+    let user = user_or_404(&state, id).await?;
     json(user_json(&user))
 }
 
@@ -490,11 +517,7 @@ async fn update_user<S: Store + Clone + 'static>(
     Path(id): Path<i64>,
     Json(body): Json<UserBody>,
 ) -> ApiResult {
-    let user = state
-        .store
-        .user(id)
-        .await?
-        .ok_or_else(|| not_found(format!("user {id}")))?;
+    let user = user_or_404(&state, id).await?;
     if body.email.is_some() || body.name.is_some() {
         state
             .store
@@ -519,11 +542,7 @@ async fn delete_user<S: Store + Clone + 'static>(
     State(state): State<Shared<S>>,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    state
-        .store
-        .user(id)
-        .await?
-        .ok_or_else(|| not_found(format!("user {id}")))?;
+    user_or_404(&state, id).await?;
     state.store.delete_user(id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -664,11 +683,7 @@ async fn get_mailbox<S: Store + Clone + 'static>(
     State(state): State<Shared<S>>,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    let mailbox = state
-        .store
-        .mailbox(id)
-        .await?
-        .ok_or_else(|| not_found(format!("mailbox {id}")))?;
+    let mailbox = mailbox_or_404(&state, id).await?;
     json(status::mailbox_status(&state.store, &mailbox).await?)
 }
 
@@ -677,47 +692,19 @@ async fn update_mailbox<S: Store + Clone + std::fmt::Debug + 'static>(
     Path(id): Path<i64>,
     Json(body): Json<MailboxBody>,
 ) -> ApiResult {
-    let mailbox = state
-        .store
-        .mailbox(id)
-        .await?
-        .ok_or_else(|| not_found(format!("mailbox {id}")))?;
-    let imap = ImapSettings {
-        host: body.host.unwrap_or(mailbox.imap.host.clone()),
-        port: body.port.unwrap_or(mailbox.imap.port),
-        security: body.security.unwrap_or(mailbox.imap.security),
-        user: body.user.unwrap_or(mailbox.imap.user.clone()),
+    let mailbox = mailbox_or_404(&state, id).await?;
+    let changes = crate::mailboxes::MailboxChanges {
+        email: body.email,
+        host: body.host,
+        port: body.port,
+        security: body.security,
+        user: body.user,
+        password: body.password.map(SecretString::from),
+        first_sync_days: body.first_sync_days,
+        reset: body.reset.unwrap_or(false),
     };
-    let email = body.email.unwrap_or(mailbox.email.clone());
-    let connection_changed = imap != mailbox.imap;
-    if connection_changed || email != mailbox.email {
-        state
-            .store
-            .update_mailbox_settings(
-                id,
-                MailboxSettingsUpdate {
-                    email,
-                    imap,
-                    reset: body.reset.unwrap_or(false),
-                },
-            )
-            .await?;
-    }
-    let password_changed = body.password.is_some();
-    if let Some(password) = body.password {
-        // An OAuth2 mailbox with token settings gets a new refresh token; its client secret stays.
-        let secret = if mailbox.auth_kind == AuthKind::OAuth2 && mailbox.oauth_settings.is_some() {
-            let existing = state.store.mailbox_secret(id).await?;
-            sync_core::renew_oauth2_secret(existing.as_ref(), &password)
-        } else {
-            SecretString::from(password)
-        };
-        state.store.set_mailbox_secret(id, secret).await?;
-    }
-    if let Some(days) = body.first_sync_days {
-        state.store.set_first_sync_days(id, days).await?;
-    }
-    if connection_changed || password_changed {
+    let applied = crate::mailboxes::apply_changes(&state.store, &mailbox, changes).await?;
+    if applied.refresh_folders {
         // Folders at once; mail at the next run.
         refresh_folders(&state, id).await?;
     }
@@ -744,11 +731,7 @@ async fn delete_mailbox<S: Store + Clone + 'static>(
     State(state): State<Shared<S>>,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    state
-        .store
-        .mailbox(id)
-        .await?
-        .ok_or_else(|| not_found(format!("mailbox {id}")))?;
+    mailbox_or_404(&state, id).await?;
     state.store.delete_mailbox(id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -758,11 +741,7 @@ async fn check_mailbox<S: Store + Clone + 'static>(
     Path(id): Path<i64>,
 ) -> ApiResult {
     use sync_core::ServerFactory as _;
-    let mailbox = state
-        .store
-        .mailbox(id)
-        .await?
-        .ok_or_else(|| not_found(format!("mailbox {id}")))?;
+    let mailbox = mailbox_or_404(&state, id).await?;
     let secret = state.store.mailbox_secret(id).await?.ok_or_else(|| {
         ApiError(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -791,11 +770,7 @@ async fn get_folders<S: Store + Clone + 'static>(
     State(state): State<Shared<S>>,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    state
-        .store
-        .mailbox(id)
-        .await?
-        .ok_or_else(|| not_found(format!("mailbox {id}")))?;
+    mailbox_or_404(&state, id).await?;
     json(serde_json::json!(
         status::folder_rows(&state.store, id).await?
     ))
@@ -814,21 +789,12 @@ async fn switch_folders<S: Store + Clone + 'static>(
     Path(id): Path<i64>,
     Json(body): Json<FolderSwitches>,
 ) -> ApiResult {
-    state
-        .store
-        .mailbox(id)
-        .await?
-        .ok_or_else(|| not_found(format!("mailbox {id}")))?;
+    mailbox_or_404(&state, id).await?;
     refresh_folders(&state, id).await?;
-    let folders = state.store.folders(id).await?;
-    for (names, enabled) in [(&body.enable, true), (&body.disable, false)] {
-        for name in names {
-            let folder = folders
-                .iter()
-                .find(|f| &f.full_name == name)
-                .ok_or_else(|| not_found(format!("folder {name:?}")))?;
-            state.store.set_folder_sync(folder.id, enabled).await?;
-        }
+    if let Some(unknown) =
+        crate::mailboxes::switch_folders(&state.store, id, &body.enable, &body.disable).await?
+    {
+        return Err(not_found(format!("folder {unknown:?}")));
     }
     json(serde_json::json!(
         status::folder_rows(&state.store, id).await?
@@ -876,11 +842,7 @@ async fn list_emails<S: Store + Clone + 'static>(
     Path(id): Path<i64>,
     Query(query): Query<EmailQuery>,
 ) -> ApiResult {
-    state
-        .store
-        .mailbox(id)
-        .await?
-        .ok_or_else(|| not_found(format!("mailbox {id}")))?;
+    mailbox_or_404(&state, id).await?;
     let limit = query.limit.unwrap_or(50).min(500);
     let offset = query.offset.unwrap_or(0);
     let mut rows = Vec::new();
@@ -916,11 +878,7 @@ async fn get_email<S: Store + Clone + 'static>(
     State(state): State<Shared<S>>,
     Path(id): Path<i64>,
 ) -> ApiResult {
-    let email = state
-        .store
-        .email(id)
-        .await?
-        .ok_or_else(|| not_found(format!("email {id}")))?;
+    let email = email_or_404(&state, id).await?;
     let folders = state.store.folders(email.mailbox_id).await?;
     let memberships: Vec<serde_json::Value> = state
         .store
@@ -969,11 +927,7 @@ async fn change_flags<S: Store + Clone + 'static>(
     Path(id): Path<i64>,
     Json(body): Json<FlagChange>,
 ) -> ApiResult {
-    state
-        .store
-        .email(id)
-        .await?
-        .ok_or_else(|| not_found(format!("email {id}")))?;
+    email_or_404(&state, id).await?;
     let memberships = state.store.email_memberships(id).await?;
     let mut recorded = 0;
     for membership in &memberships {

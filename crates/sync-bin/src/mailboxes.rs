@@ -34,15 +34,8 @@ pub(crate) async fn run<S: Store + Clone + 'static>(
             json,
         } => {
             refresh_folders(store, settings, id).await?;
-            let folders = store.folders(id).await?;
-            for (names, enabled) in [(&enable, true), (&disable, false)] {
-                for name in names {
-                    let folder = folders
-                        .iter()
-                        .find(|f| &f.full_name == name)
-                        .with_context(|| format!("mailbox {id} has no folder {name:?}"))?;
-                    store.set_folder_sync(folder.id, enabled).await?;
-                }
+            if let Some(unknown) = switch_folders(store, id, &enable, &disable).await? {
+                bail!("mailbox {id} has no folder {unknown:?}");
             }
             status::print_folders(store, id, json).await
         }
@@ -178,46 +171,60 @@ async fn add<S: Store>(store: &S, add: MailboxAdd) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn update<S: Store + Clone + 'static>(
+/// A change to a mailbox's settings, from the command line or the API.
+#[derive(Default)]
+pub(crate) struct MailboxChanges {
+    pub(crate) email: Option<String>,
+    pub(crate) host: Option<String>,
+    pub(crate) port: Option<u16>,
+    pub(crate) security: Option<email_model::Security>,
+    pub(crate) user: Option<String>,
+    pub(crate) password: Option<SecretString>,
+    pub(crate) first_sync_days: Option<i32>,
+    /// Allow another account (host or login) on a mailbox holding mail: its mail is deleted.
+    pub(crate) reset: bool,
+}
+
+/// What [`apply_changes`] did.
+pub(crate) struct AppliedChanges {
+    pub(crate) data_reset: bool,
+    /// The connection or the credentials changed: the folders are to be listed again now.
+    pub(crate) refresh_folders: bool,
+}
+
+/// Applies a change: another account needs `reset` (else [`StoreError::OtherAccount`]); a new
+/// password keeps the mail and ends the back-off (an OAuth2 mailbox with token settings keeps
+/// its client secret beside the new refresh token).
+pub(crate) async fn apply_changes<S: Store>(
     store: &S,
-    settings: &Settings,
-    update: MailboxUpdate,
-) -> anyhow::Result<()> {
-    let id = update.id;
-    let mailbox = existing(store, id).await?;
+    mailbox: &Mailbox,
+    changes: MailboxChanges,
+) -> Result<AppliedChanges, StoreError> {
+    let id = mailbox.id;
     let imap = ImapSettings {
-        host: update.host.unwrap_or(mailbox.imap.host.clone()),
-        port: update.port.unwrap_or(mailbox.imap.port),
-        security: update.security.map_or(mailbox.imap.security, Into::into),
-        user: update.user.unwrap_or(mailbox.imap.user.clone()),
+        host: changes.host.unwrap_or(mailbox.imap.host.clone()),
+        port: changes.port.unwrap_or(mailbox.imap.port),
+        security: changes.security.unwrap_or(mailbox.imap.security),
+        user: changes.user.unwrap_or(mailbox.imap.user.clone()),
     };
-    let email = update.email.unwrap_or(mailbox.email.clone());
+    let email = changes.email.unwrap_or(mailbox.email.clone());
     let connection_changed = imap != mailbox.imap;
+    let mut data_reset = false;
     if connection_changed || email != mailbox.email {
-        let change = store
+        data_reset = store
             .update_mailbox_settings(
                 id,
                 MailboxSettingsUpdate {
                     email,
                     imap,
-                    reset: update.reset,
+                    reset: changes.reset,
                 },
             )
-            .await
-            .map_err(|error| match error {
-                StoreError::OtherAccount { .. } => anyhow::anyhow!(
-                    "{error}: nothing was changed. Add --reset to delete its synced mail and start over, or add a new mailbox instead"
-                ),
-                other => other.into(),
-            })?;
-        if change.data_reset {
-            println!("mailbox {id}: another account; its synced mail was deleted");
-        }
+            .await?
+            .data_reset;
     }
-    let password = read_password(&update.password)?;
-    let password_changed = password.is_some();
-    if let Some(password) = password {
-        // An OAuth2 mailbox with token settings gets a new refresh token; its client secret stays.
+    let password_changed = changes.password.is_some();
+    if let Some(password) = changes.password {
         let secret = if mailbox.auth_kind == AuthKind::OAuth2 && mailbox.oauth_settings.is_some() {
             use secrecy::ExposeSecret as _;
             let existing = store.mailbox_secret(id).await?;
@@ -225,14 +232,67 @@ async fn update<S: Store + Clone + 'static>(
         } else {
             password
         };
-        // Keeps the mail; ends the back-off; the mailbox is due at once.
         store.set_mailbox_secret(id, secret).await?;
     }
-    if let Some(days) = update.first_sync_days {
+    if let Some(days) = changes.first_sync_days {
         store.set_first_sync_days(id, days).await?;
     }
+    Ok(AppliedChanges {
+        data_reset,
+        refresh_folders: connection_changed || password_changed,
+    })
+}
+
+/// Switches folders on and off by full name; `Ok(Some(name))` names a folder the mailbox lacks
+/// (nothing after it is switched).
+pub(crate) async fn switch_folders<S: Store>(
+    store: &S,
+    mailbox_id: i64,
+    enable: &[String],
+    disable: &[String],
+) -> Result<Option<String>, StoreError> {
+    let folders = store.folders(mailbox_id).await?;
+    for (names, enabled) in [(enable, true), (disable, false)] {
+        for name in names {
+            let Some(folder) = folders.iter().find(|f| &f.full_name == name) else {
+                return Ok(Some(name.clone()));
+            };
+            store.set_folder_sync(folder.id, enabled).await?;
+        }
+    }
+    Ok(None)
+}
+
+async fn update<S: Store + Clone + 'static>(
+    store: &S,
+    settings: &Settings,
+    update: MailboxUpdate,
+) -> anyhow::Result<()> {
+    let id = update.id;
+    let mailbox = existing(store, id).await?;
+    let changes = MailboxChanges {
+        email: update.email,
+        host: update.host,
+        port: update.port,
+        security: update.security.map(Into::into),
+        user: update.user,
+        password: read_password(&update.password)?,
+        first_sync_days: update.first_sync_days,
+        reset: update.reset,
+    };
+    let applied = apply_changes(store, &mailbox, changes)
+        .await
+        .map_err(|error| match error {
+            StoreError::OtherAccount { .. } => anyhow::anyhow!(
+                "{error}: nothing was changed. Add --reset to delete its synced mail and start over, or add a new mailbox instead"
+            ),
+            other => other.into(),
+        })?;
+    if applied.data_reset {
+        println!("mailbox {id}: another account; its synced mail was deleted");
+    }
     println!("mailbox {id} updated");
-    if connection_changed || password_changed {
+    if applied.refresh_folders {
         // Oro re-syncs the folders at once after a settings change; mail follows at the next run.
         refresh_folders(store, settings, id).await?;
         println!("folders refreshed; mail follows at the next sync");

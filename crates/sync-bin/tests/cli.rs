@@ -3,73 +3,13 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::path::Path;
 
 use base64::Engine as _;
-use test_support::{
-    DovecotVariant, MailGenerator, MailGeneratorConfig, RawImap, TestDatabase, shared_dovecot,
-};
-
-/// Where a test's `imap-sync` keeps its mirror.
-enum Backend {
-    Sqlite(PathBuf),
-    Postgres(TestDatabase),
-}
-
-impl Backend {
-    fn sqlite() -> Self {
-        Self::Sqlite(
-            test_support::process_scratch_dir()
-                .unwrap()
-                .join(format!("{}.db", test_support::unique_name("cli"))),
-        )
-    }
-
-    async fn postgres() -> Self {
-        let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations/postgres");
-        Self::Postgres(
-            TestDatabase::new(&migrations)
-                .await
-                .unwrap_or_else(|e| panic!("{e}")),
-        )
-    }
-
-    fn imap_sync(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_imap-sync"));
-        match self {
-            Self::Sqlite(path) => {
-                command.arg("--database-url").arg(path);
-            }
-            Self::Postgres(database) => {
-                let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
-                command
-                    .arg("--database-url")
-                    .arg(database.url())
-                    .env("IMAP_SYNC__SECRET_KEYS", format!("k1:{key}"));
-            }
-        }
-        command.args(args).env_remove("RUST_LOG");
-        command
-    }
-
-    /// Runs a command that must succeed.
-    fn ok(&self, args: &[&str]) -> Output {
-        run(&mut self.imap_sync(args))
-    }
-
-    /// Runs a command that must succeed and print JSON.
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        json(&self.ok(args))
-    }
-
-    /// Runs a command that must fail; returns its stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let output = self.imap_sync(args).output().unwrap();
-        assert!(!output.status.success(), "{args:?} should fail");
-        String::from_utf8_lossy(&output.stderr).into_owned()
-    }
-}
+use common::{Backend, json, run};
+use test_support::{DovecotVariant, MailGenerator, MailGeneratorConfig, RawImap, shared_dovecot};
 
 /// Runs each test on SQLite and on PostgreSQL.
 macro_rules! on_both_backends {
@@ -100,22 +40,6 @@ on_both_backends!(
     another_account_needs_reset_and_limits_apply,
     oauth2_mailboxes_take_token_settings,
 );
-
-fn run(command: &mut Command) -> Output {
-    let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{command:?}\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
-}
 
 fn add_user(backend: &Backend, email: &str) -> String {
     let output = backend.ok(&["user", "add", "--email", email, "--name", "Owner"]);

@@ -3,71 +3,24 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use test_support::{
-    DovecotVariant, MailGenerator, MailGeneratorConfig, RawImap, TestDatabase, shared_dovecot,
-};
+use test_support::{DovecotVariant, MailGenerator, MailGeneratorConfig, RawImap, shared_dovecot};
 
 /// Where the daemons of a test keep their mirror.
-enum Database {
-    Sqlite(PathBuf),
-    Postgres(TestDatabase),
-}
+type Database = common::Backend;
 
-impl Database {
-    fn sqlite() -> Self {
-        Self::Sqlite(
-            test_support::process_scratch_dir()
-                .unwrap()
-                .join(format!("{}.db", test_support::unique_name("daemon"))),
-        )
-    }
-
-    async fn postgres() -> Self {
-        let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations/postgres");
-        Self::Postgres(
-            TestDatabase::new(&migrations)
-                .await
-                .unwrap_or_else(|e| panic!("{e}")),
-        )
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_imap-sync"));
-        match self {
-            Self::Sqlite(path) => {
-                command.arg("--database-url").arg(path);
-            }
-            Self::Postgres(database) => {
-                let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
-                command
-                    .arg("--database-url")
-                    .arg(database.url())
-                    .env("IMAP_SYNC__SECRET_KEYS", format!("k1:{key}"));
-            }
-        }
-        command
-            .args(args)
-            .env_remove("RUST_LOG")
-            .env("IMAP_SYNC__HTTP__LISTEN", "127.0.0.1:0")
-            .env("IMAP_SYNC__DAEMON__JITTER_MILLIS", "0");
-        command
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let output = self.command(args).output().unwrap();
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
+/// `imap-sync ARGS` on the database, its API on a free loopback port, ticks without jitter.
+fn command(database: &Database, args: &[&str]) -> Command {
+    let mut command = database.imap_sync(args);
+    command
+        .env("IMAP_SYNC__HTTP__LISTEN", "127.0.0.1:0")
+        .env("IMAP_SYNC__DAEMON__JITTER_MILLIS", "0");
+    command
 }
 
 /// A running `imap-sync run`, killed if the test ends first.
@@ -78,7 +31,7 @@ struct Daemon {
 
 impl Daemon {
     fn start(database: &Database, env: &[(&str, &str)]) -> Self {
-        let mut command = database.command(&["run"]);
+        let mut command = command(database, &["run"]);
         command
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -234,7 +187,7 @@ async fn append_one(raw: &mut RawImap, seed: u64) {
 fn add_mailbox(database: &Database, owner: &str, login: &str) -> String {
     let endpoint = shared_dovecot(DovecotVariant::Full).unwrap();
     let output = database
-        .command(&[
+        .imap_sync(&[
             "mailbox",
             "add",
             "--owner",
@@ -325,8 +278,7 @@ async fn idle_brings_new_mail_without_waiting_for_the_schedule() {
     let status = daemon.terminate(Duration::from_secs(15));
     assert!(status.success(), "{status}");
     // The watcher's lease is released: a manual sync is not refused as held.
-    let after = database.ok(&["sync", "--mailbox", &mailbox, "--force", "--json"]);
-    let report: serde_json::Value = serde_json::from_str(&after).unwrap();
+    let report = database.json(&["sync", "--mailbox", &mailbox, "--force", "--json"]);
     assert_eq!(report["mailboxes"][0]["status"], "success", "{report}");
 }
 
@@ -355,8 +307,7 @@ async fn sigterm_during_a_sync_leaves_a_consistent_database_that_the_next_run_co
     });
     let status = daemon.terminate(Duration::from_secs(15));
     assert!(status.success(), "{status}");
-    let shown: serde_json::Value =
-        serde_json::from_str(&database.ok(&["mailbox", "show", &mailbox, "--json"])).unwrap();
+    let shown: serde_json::Value = database.json(&["mailbox", "show", &mailbox, "--json"]);
     let inbox = shown["folders"]
         .as_array()
         .unwrap()
@@ -371,7 +322,7 @@ async fn sigterm_during_a_sync_leaves_a_consistent_database_that_the_next_run_co
     );
     // The next run, due at once, completes it: every message once.
     let output = database
-        .command(&["sync", "--mailbox", &mailbox, "--json"])
+        .imap_sync(&["sync", "--mailbox", &mailbox, "--json"])
         .env("IMAP_SYNC__SYNC_INTERVAL_MINUTES", "0")
         .output()
         .unwrap();
@@ -382,8 +333,7 @@ async fn sigterm_during_a_sync_leaves_a_consistent_database_that_the_next_run_co
         400 - stored,
         "{report}"
     );
-    let shown: serde_json::Value =
-        serde_json::from_str(&database.ok(&["mailbox", "show", &mailbox, "--json"])).unwrap();
+    let shown: serde_json::Value = database.json(&["mailbox", "show", &mailbox, "--json"]);
     let messages: u64 = shown["folders"]
         .as_array()
         .unwrap()
@@ -627,7 +577,7 @@ async fn the_api_answers_every_documented_route_and_refuses_a_missing_token() {
 fn a_public_listen_address_needs_a_token() {
     let database = Database::sqlite();
     let output = database
-        .command(&["run"])
+        .imap_sync(&["run"])
         .env("IMAP_SYNC__HTTP__LISTEN", "0.0.0.0:0")
         .output()
         .unwrap();
