@@ -76,6 +76,7 @@ conformance!(
     system_mailboxes_notify_capability_holders,
     due_mailboxes_are_claimed_once_stalest_first,
     another_account_needs_a_reset_that_deletes_its_mail,
+    a_partial_run_leaves_the_mailbox_due,
 );
 
 async fn user_and_mailbox<S: Store>(store: &S, email: &str) -> (i64, i64) {
@@ -1259,5 +1260,48 @@ async fn another_account_needs_a_reset_that_deletes_its_mail<S: Store>(store: &S
     assert_eq!(
         (user.email.as_str(), user.name.as_str()),
         ("new@example.test", "New Name")
+    );
+}
+
+async fn a_partial_run_leaves_the_mailbox_due<S: Store>(store: &S) {
+    let (_, mailbox) = user_and_mailbox(store, "partial@example.test").await;
+    let run = store.start_sync_run(mailbox).await.unwrap();
+    store
+        .finish_sync_run(
+            run,
+            SyncRunOutcome {
+                success: true,
+                partial: true,
+                message: Some("stopped for shutdown".into()),
+                ..SyncRunOutcome::default()
+            },
+        )
+        .await
+        .unwrap();
+    let after = store.mailbox(mailbox).await.unwrap().unwrap();
+    assert_eq!(after.sync_state.as_str(), "success");
+    assert!(
+        after.last_success_at.is_none(),
+        "still due: the rest follows at once"
+    );
+    let run = store.start_sync_run(mailbox).await.unwrap();
+    store
+        .finish_sync_run(
+            run,
+            SyncRunOutcome {
+                success: true,
+                ..SyncRunOutcome::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .mailbox(mailbox)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_success_at
+            .is_some()
     );
 }

@@ -507,6 +507,9 @@ pub struct SyncRunOutcome {
     pub emails_removed: i64,
     /// When a failed mailbox may be tried again.
     pub backoff_until: Option<DateTime<Utc>>,
+    /// A success that stopped early (time budget, shutdown): the mailbox stays due, so the rest
+    /// follows at the next run rather than one interval later.
+    pub partial: bool,
 }
 
 /// A login notice (Oro's flash message): an open credential episode a user may act on.

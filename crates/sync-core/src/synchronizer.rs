@@ -459,6 +459,7 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
                     message,
                     emails_new: report.emails_new as i64,
                     emails_changed: report.emails_known as i64,
+                    partial: report.stopped || report.budget_reached,
                     ..SyncRunOutcome::default()
                 };
                 (OutcomeStatus::Success, report, (run, outcome))

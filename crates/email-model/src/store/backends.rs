@@ -1824,12 +1824,18 @@ macro_rules! impl_store {
                                 mailboxes::sync_state.eq(SyncState::Success.as_str()),
                                 mailboxes::last_error.eq(None::<String>),
                                 mailboxes::last_sync_finished_at.eq(Some(finished_at)),
-                                mailboxes::last_success_at.eq(Some(finished_at)),
                                 mailboxes::backoff_until.eq(None::<chrono::NaiveDateTime>),
                                 mailboxes::consecutive_failures.eq(0),
                             ))
                             .execute(conn)
                             .await?;
+                        // A partial run leaves the mailbox due: its last success stays.
+                        if !outcome.partial {
+                            diesel::update(mailboxes::table.find(mailbox_id))
+                                .set(mailboxes::last_success_at.eq(Some(finished_at)))
+                                .execute(conn)
+                                .await?;
+                        }
                     } else {
                         diesel::update(mailboxes::table.find(mailbox_id))
                             .set((
