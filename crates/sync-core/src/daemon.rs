@@ -314,7 +314,13 @@ where
             .sync_config
             .interval
             .saturating_sub(self.sync_config.due_tolerance);
-        let mut last_sync = tokio::time::Instant::now();
+        // The scheduler skips a watched mailbox, so the watcher keeps its interval: counted from
+        // its last success, an overdue mailbox is synced at once.
+        let since_success = mailbox
+            .last_success_at
+            .and_then(|at| (Utc::now() - at).to_std().ok())
+            .unwrap_or(interval);
+        let mut next_due = tokio::time::Instant::now() + interval.saturating_sub(since_success);
         loop {
             if is_stopped(&stop) {
                 break;
@@ -350,7 +356,7 @@ where
                 .fetch_add(1, Ordering::Relaxed);
             let mut trigger = None;
             while trigger.is_none() && !is_stopped(&stop) {
-                let due_in = interval.saturating_sub(last_sync.elapsed());
+                let due_in = next_due.saturating_duration_since(tokio::time::Instant::now());
                 if due_in.is_zero() {
                     trigger = Some(Trigger::Schedule);
                     break;
@@ -393,7 +399,7 @@ where
             match synchronizer.sync_now(mailbox.id).await {
                 Ok(outcome) => {
                     self.counters.record(trigger, &outcome);
-                    last_sync = tokio::time::Instant::now();
+                    next_due = tokio::time::Instant::now() + interval;
                     if !matches!(outcome.status, OutcomeStatus::Success) {
                         break;
                     }
