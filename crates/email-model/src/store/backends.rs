@@ -232,6 +232,27 @@ fn membership_from_row(row: MembershipRow) -> Membership {
     }
 }
 
+/// Seals a mailbox's secret and writes it in one UPDATE, with `extra` column changes.
+macro_rules! write_secret {
+    ($store:expr, $id:expr, $secret:expr, ($($extra:expr),* $(,)?)) => {{
+        let sealed = $store.keyring.seal($id, &$secret)?;
+        let mut conn = $store.connection().await?;
+        let changed = diesel::update(mailboxes::table.find($id))
+            .set((
+                mailboxes::secret_ciphertext.eq(sealed.ciphertext),
+                mailboxes::secret_key_id.eq(sealed.key_id),
+                mailboxes::updated_at.eq(now()),
+                $($extra,)*
+            ))
+            .execute(&mut conn)
+            .await?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("mailbox {}", $id)));
+        }
+        Ok(())
+    }};
+}
+
 /// Inserts email rows and returns their (identity, id): one statement per chunk on
 /// PostgreSQL, one per row on SQLite (RETURNING, SQLite 3.35+).
 macro_rules! insert_emails_returning_ids {
@@ -565,41 +586,16 @@ macro_rules! impl_store {
             }
 
             async fn set_mailbox_secret(&self, id: i64, secret: SecretString) -> Result<()> {
-                let sealed = self.keyring.seal(id, &secret)?;
-                let mut conn = self.connection().await?;
-                let changed = diesel::update(mailboxes::table.find(id))
-                    .set((
-                        mailboxes::secret_ciphertext.eq(sealed.ciphertext),
-                        mailboxes::secret_key_id.eq(sealed.key_id),
-                        mailboxes::backoff_until.eq(None::<chrono::NaiveDateTime>),
-                        mailboxes::consecutive_failures.eq(0),
-                        // New credentials make the mailbox due at once.
-                        mailboxes::last_success_at.eq(None::<chrono::NaiveDateTime>),
-                        mailboxes::updated_at.eq(now()),
-                    ))
-                    .execute(&mut conn)
-                    .await?;
-                if changed == 0 {
-                    return Err(StoreError::NotFound(format!("mailbox {id}")));
-                }
-                Ok(())
+                write_secret!(self, id, secret, (
+                    mailboxes::backoff_until.eq(None::<chrono::NaiveDateTime>),
+                    mailboxes::consecutive_failures.eq(0),
+                    // New credentials make the mailbox due at once.
+                    mailboxes::last_success_at.eq(None::<chrono::NaiveDateTime>),
+                ))
             }
 
             async fn replace_mailbox_secret(&self, id: i64, secret: SecretString) -> Result<()> {
-                let sealed = self.keyring.seal(id, &secret)?;
-                let mut conn = self.connection().await?;
-                let changed = diesel::update(mailboxes::table.find(id))
-                    .set((
-                        mailboxes::secret_ciphertext.eq(sealed.ciphertext),
-                        mailboxes::secret_key_id.eq(sealed.key_id),
-                        mailboxes::updated_at.eq(now()),
-                    ))
-                    .execute(&mut conn)
-                    .await?;
-                if changed == 0 {
-                    return Err(StoreError::NotFound(format!("mailbox {id}")));
-                }
-                Ok(())
+                write_secret!(self, id, secret, ())
             }
 
             async fn set_first_sync_days(&self, id: i64, days: i32) -> Result<()> {
