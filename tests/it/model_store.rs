@@ -77,6 +77,7 @@ conformance!(
     due_mailboxes_are_claimed_once_stalest_first,
     another_account_needs_a_reset_that_deletes_its_mail,
     a_partial_run_leaves_the_mailbox_due,
+    values_from_outside_are_refused_naming_the_field,
 );
 
 async fn user_and_mailbox<S: Store>(store: &S, email: &str) -> (i64, i64) {
@@ -904,6 +905,106 @@ async fn local_flag_changes_wait_with_their_modseq<S: Store>(store: &S) {
     ));
     store.clear_pending_flag_changes(vec![id]).await.unwrap();
     assert!(store.pending_flag_changes(inbox).await.unwrap().is_empty());
+}
+
+/// The field a refusal names.
+fn field<T>(result: Result<T, StoreError>) -> String {
+    match result {
+        Err(StoreError::Invalid { field, .. } | StoreError::Conflict { field, .. }) => field,
+        Err(other) => panic!("expected a refusal, got {other}"),
+        Ok(_) => panic!("expected a refusal, got success"),
+    }
+}
+
+/// Issue 15: the store refuses what the sync would choke on, naming the field, whatever the
+/// caller (API, CLI, a host's own code).
+async fn values_from_outside_are_refused_naming_the_field<S: Store>(store: &S) {
+    let (user, mailbox, inbox, _) = {
+        let (mailbox, inbox, archive) = mailbox_with_folders(store, "outside@example.test").await;
+        let user = store.mailbox(mailbox).await.unwrap().unwrap().owner_user_id;
+        (user, mailbox, inbox, archive)
+    };
+    store
+        .store_batch(batch(mailbox, inbox, vec![message(4, "m@x", "flag me")]))
+        .await
+        .unwrap();
+    let email = store.emails(mailbox).await.unwrap()[0].id;
+    let injection = "\\Flagged)\r\nX1 DELETE Victim\r\nX2 NOOP (\\Seen";
+    for bad in [
+        injection,
+        "",
+        "two words",
+        "\\Recent",
+        "ü",
+        &"k".repeat(129),
+    ] {
+        let result = store
+            .record_local_flag_change(email, inbox, bad.into(), true)
+            .await;
+        assert_eq!(field(result), "flag", "{bad:?}");
+    }
+    assert!(store.pending_flag_changes(inbox).await.unwrap().is_empty());
+    // A system flag in any case is stored in its canonical spelling.
+    store
+        .record_local_flag_change(email, inbox, "\\flagged".into(), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.pending_flag_changes(inbox).await.unwrap()[0].flag,
+        "\\Flagged"
+    );
+
+    for days in [0, -1, 36_501, i32::MAX] {
+        assert_eq!(
+            field(store.set_first_sync_days(mailbox, days).await),
+            "first_sync_days"
+        );
+    }
+    store.set_first_sync_days(mailbox, 36_500).await.unwrap();
+    let duplicate = store
+        .create_user(NewUser {
+            email: "outside@example.test".into(),
+            name: "Again".into(),
+            enabled: true,
+            capabilities: vec![],
+        })
+        .await;
+    assert_eq!(field(duplicate), "email");
+    let new_mailbox = |owner: Option<i64>, host: &str, days: i32| NewMailbox {
+        owner_user_id: owner,
+        email: "second@example.test".into(),
+        imap: ImapSettings {
+            host: host.into(),
+            port: 993,
+            security: Security::Tls,
+            user: "second".into(),
+        },
+        auth_kind: AuthKind::Password,
+        secret: None,
+        oauth_settings: None,
+        first_sync_days: days,
+    };
+    assert_eq!(
+        field(
+            store
+                .create_mailbox(new_mailbox(Some(9_999), "imap.x.test", 30))
+                .await
+        ),
+        "owner_user_id"
+    );
+    assert_eq!(
+        field(
+            store
+                .create_mailbox(new_mailbox(user, "imap.x.test", 0))
+                .await
+        ),
+        "first_sync_days"
+    );
+    assert_eq!(
+        field(store.create_mailbox(new_mailbox(user, "a b\r\n", 30)).await),
+        "host"
+    );
+    assert_eq!(store.mailboxes().await.unwrap().len(), 1);
 }
 
 async fn credential_episodes_notify_once_and_withdraw_on_success<S: Store>(store: &S) {

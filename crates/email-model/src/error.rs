@@ -3,7 +3,10 @@
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
-    Database(#[from] diesel::result::Error),
+    Database(diesel::result::Error),
+    /// A row with this value exists already (a unique key): `field` names the value's column.
+    #[error("{field}: {reason}")]
+    Conflict { field: String, reason: String },
     #[error("connecting to the database: {0}")]
     Connection(String),
     #[error("migrations: {0}")]
@@ -12,6 +15,10 @@ pub enum StoreError {
     Secrets(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// A value from outside (a user, an API, a configuration) that the model does not accept;
+    /// `field` names it and `reason` says what is accepted.
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
     /// A write that would break a rule of the model (written in docs/schema.md).
     #[error("refused: {0}")]
     Refused(String),
@@ -27,3 +34,59 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+impl From<diesel::result::Error> for StoreError {
+    /// Key violations are the caller's mistake (a duplicate, a missing reference) and say which
+    /// column; everything else is a database fault.
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match &error {
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                let field = violated_column(info.as_ref());
+                StoreError::Conflict {
+                    reason: format!("another row already has this {field}"),
+                    field,
+                }
+            }
+            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
+                let field = violated_column(info.as_ref());
+                StoreError::Invalid {
+                    reason: format!("the row this {field} names does not exist"),
+                    field,
+                }
+            }
+            _ => StoreError::Database(error),
+        }
+    }
+}
+
+/// The column a key violation is about: PostgreSQL names the constraint (`users_email_key`,
+/// `mailboxes_owner_user_id_fkey`, with the table in `table_name`), SQLite the column in its
+/// message (`UNIQUE constraint failed: users.email`).
+fn violated_column(info: &dyn diesel::result::DatabaseErrorInformation) -> String {
+    if let Some(column) = info.column_name() {
+        return column.to_owned();
+    }
+    if let Some(constraint) = info.constraint_name() {
+        let without_table = info
+            .table_name()
+            .and_then(|table| constraint.strip_prefix(table))
+            .map_or(constraint, |rest| rest.trim_start_matches('_'));
+        return without_table
+            .trim_end_matches("_fkey")
+            .trim_end_matches("_key")
+            .to_owned();
+    }
+    info.message()
+        .rsplit_once(": ")
+        .map(|(_, columns)| columns)
+        .map(|columns| {
+            columns
+                .split(", ")
+                .map(|c| c.rsplit('.').next().unwrap_or(c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .filter(|columns| !columns.contains(' ') || columns.contains(", "))
+        .unwrap_or_else(|| "reference".to_owned())
+}

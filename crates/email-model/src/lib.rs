@@ -12,6 +12,7 @@ mod error;
 pub mod identity;
 pub mod migrate;
 mod model;
+pub mod rules;
 pub mod schema;
 pub mod secrets;
 mod store;

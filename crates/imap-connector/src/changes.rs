@@ -3,9 +3,9 @@
 
 use async_imap::imap_proto::{AttributeValue, MailboxDatum, Response, ResponseCode, Status};
 
-use crate::connector::{ImapConnector, SelectedFolder, quote, uid_batches};
+use crate::command;
+use crate::connector::{ImapConnector, SelectedFolder, uid_batches};
 use crate::error::Result;
-use crate::utf7;
 
 /// A change the server announced on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +124,7 @@ impl ImapConnector {
         let known = known_uids.map(|set| format!(" {set}")).unwrap_or_default();
         let command = format!(
             "SELECT {} (QRESYNC ({uid_validity} {modseq}{known}))",
-            quote(&utf7::encode(full_name))
+            command::folder(full_name)?
         );
         let mut selected = SelectedFolder {
             full_name: full_name.to_owned(),

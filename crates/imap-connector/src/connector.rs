@@ -7,6 +7,7 @@ use async_imap::imap_proto::{
     AttributeValue, MailboxDatum, RequestId, Response, ResponseCode, Status,
 };
 
+use crate::command::{self, quoted};
 use crate::config::ImapConfig;
 use crate::connect::{Established, Instruments, establish};
 use crate::error::{ConnectorError, Result};
@@ -246,7 +247,7 @@ impl ImapConnector {
             "MESSAGES UNSEEN UIDNEXT UIDVALIDITY"
         };
         let list_status = with_counts && self.has("LIST-STATUS").await?;
-        let mut command = format!(r#"LIST "" {}"#, quote(&pattern));
+        let mut command = format!(r#"LIST "" {}"#, quoted("folder pattern", &pattern)?);
         if list_status {
             command.push_str(&format!(" RETURN (STATUS ({status_items}))"));
         }
@@ -277,7 +278,7 @@ impl ImapConnector {
     async fn status(&mut self, wire_name: &str, items: &str) -> Result<FolderCounts> {
         let mut counts = FolderCounts::default();
         self.run(
-            &format!("STATUS {} ({items})", quote(wire_name)),
+            &format!("STATUS {} ({items})", quoted("folder", wire_name)?),
             |response| {
                 if let Response::MailboxData(MailboxDatum::Status { status, .. }) = response {
                     apply_status(&mut counts, status);
@@ -293,7 +294,7 @@ impl ImapConnector {
     /// HIGHESTMODSEQ comes back.
     pub async fn select(&mut self, full_name: &str) -> Result<SelectedFolder> {
         let condstore = self.has("CONDSTORE").await?;
-        let mut command = format!("SELECT {}", quote(&utf7::encode(full_name)));
+        let mut command = format!("SELECT {}", command::folder(full_name)?);
         if condstore {
             command.push_str(" (CONDSTORE)");
         }
@@ -362,7 +363,8 @@ impl ImapConnector {
             && let Some(raw) = query.to_gmail_raw().filter(|raw| !raw.is_empty())
         {
             return if raw.is_ascii() {
-                self.uid_search(&format!("X-GM-RAW {}", quote(&raw))).await
+                self.uid_search(&format!("X-GM-RAW {}", quoted("search", &raw)?))
+                    .await
             } else {
                 self.uid_search(&format!(
                     "CHARSET UTF-8 X-GM-RAW {{{}+}}\r\n{raw}",
@@ -440,11 +442,6 @@ fn select_refusal(full_name: &str, text: &str) -> ConnectorError {
     } else {
         ConnectorError::Protocol(text.to_owned())
     }
-}
-
-/// An IMAP quoted string.
-pub(crate) fn quote(text: &str) -> String {
-    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// UID sets (`1:5,9,12:20`) of at most [`MAX_UIDS_PER_BATCH`] UIDs and about

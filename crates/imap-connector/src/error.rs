@@ -36,6 +36,14 @@ pub enum ConnectorError {
     /// [`ConnectorError::InvalidCredentials`]).
     #[error("OAuth2 token endpoint: {0}")]
     TokenEndpoint(String),
+    /// A value that would not be exactly one argument of one command (a flag with a space, a
+    /// name with a line break…): nothing was sent.
+    #[error("refused to send {argument} {value:?} to the IMAP server: {reason}")]
+    InvalidArgument {
+        argument: String,
+        value: String,
+        reason: String,
+    },
     #[error("folder not found: {0}")]
     FolderNotFound(String),
     #[error("folder cannot be selected: {0}")]

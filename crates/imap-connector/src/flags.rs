@@ -3,9 +3,9 @@
 use async_imap::imap_proto::rfc4315::UidSetMember;
 use async_imap::imap_proto::{Response, ResponseCode, Status};
 
-use crate::connector::{ImapConnector, quote, uid_batches};
+use crate::command::{self, flag_list};
+use crate::connector::{ImapConnector, uid_batches};
 use crate::error::Result;
-use crate::utf7;
 
 /// Where copied or moved messages landed (from COPYUID, when the server has UIDPLUS).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -99,10 +99,11 @@ impl ImapConnector {
             Some(modseq) if self.has("CONDSTORE").await? => format!(" (UNCHANGEDSINCE {modseq})"),
             _ => String::new(),
         };
+        let flags = flag_list(flags)?;
         let mut modified = Vec::new();
         for (set, _) in uid_batches(&sorted) {
             self.run(
-                &format!("UID STORE {set}{condition} {item} ({})", flags.join(" ")),
+                &format!("UID STORE {set}{condition} {item} {flags}"),
                 |response| {
                     if let Response::Done {
                         status: Status::Ok,
@@ -131,7 +132,7 @@ impl ImapConnector {
         let mut sorted = uids.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
-        let target = quote(&utf7::encode(target));
+        let target = command::folder(target)?;
         for (set, _) in uid_batches(&sorted) {
             self.run(&format!("UID COPY {set} {target}"), |response| {
                 if let Response::Done { outcome, .. } = response {
@@ -167,7 +168,7 @@ impl ImapConnector {
         let mut sorted = uids.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
-        let target = quote(&utf7::encode(target));
+        let target = command::folder(target)?;
         for (set, _) in uid_batches(&sorted) {
             // The COPYUID of a MOVE comes in an untagged OK before the expunges.
             self.run(&format!("UID MOVE {set} {target}"), |response| {

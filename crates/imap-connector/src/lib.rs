@@ -16,6 +16,7 @@
 //! database and no sync policy, so it can be reused alone as an IMAP library.
 
 mod changes;
+mod command;
 mod config;
 mod connect;
 mod connector;
@@ -33,6 +34,7 @@ mod tls;
 pub mod utf7;
 
 pub use changes::{Changes, FlagState, MailboxEvent};
+pub use command::{MAX_FLAG_LEN, SYSTEM_FLAGS, flag_problem};
 pub use config::{Credentials, DEFAULT_MAX_MESSAGE_SIZE, ImapConfig, Security, TlsOptions};
 pub use connector::{FetchParts, FetchStream, ImapConnector, ImapConnectorFactory, SelectedFolder};
 pub use error::{ConnectorError, Result};

@@ -25,6 +25,7 @@ where
     F: FnMut(&Response<'_>) -> Result<()>,
 {
     let operation = command_name(command);
+    crate::command::check_command_line(command)?;
     tracing::trace!(command = %operation, "IMAP command");
     let tag = with_timeout(limit, &operation, session.run_command(command))
         .await?

@@ -67,8 +67,15 @@ pub(crate) struct SyncArgs {
     pub(crate) json: bool,
 }
 
+/// A duration of at most a week (a run that long is a mistake, and larger values overflow the
+/// deadline arithmetic).
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 90s, 10m, 1h30m)"))
+    let duration =
+        humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 90s, 10m, 1h30m)"))?;
+    if duration > Duration::from_secs(7 * 24 * 3600) {
+        return Err("at most a week (168h)".to_owned());
+    }
+    Ok(duration)
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,8 +205,8 @@ pub(crate) struct MailboxAdd {
     pub(crate) password: PasswordSource,
     #[command(flatten)]
     pub(crate) oauth: OAuthArgs,
-    /// Days of mail the first sync takes.
-    #[arg(long, default_value_t = email_model::DEFAULT_FIRST_SYNC_DAYS)]
+    /// Days of mail the first sync takes (1 to 36500).
+    #[arg(long, default_value_t = email_model::DEFAULT_FIRST_SYNC_DAYS, value_parser = clap::value_parser!(i32).range(1..=36_500))]
     pub(crate) first_sync_days: i32,
 }
 
@@ -242,7 +249,8 @@ pub(crate) struct MailboxUpdate {
     pub(crate) user: Option<String>,
     #[command(flatten)]
     pub(crate) password: PasswordSource,
-    #[arg(long)]
+    /// Days of mail the first sync takes (1 to 36500).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=36_500))]
     pub(crate) first_sync_days: Option<i32>,
     /// Allow a new host or login on a mailbox holding mail: its synced mail is deleted and the
     /// mailbox starts over.

@@ -201,6 +201,14 @@ pub(crate) async fn apply_changes<S: Store>(
     changes: MailboxChanges,
 ) -> Result<AppliedChanges, StoreError> {
     let id = mailbox.id;
+    // Checked before anything is written: a change is applied whole or not at all.
+    if let Some(days) = changes.first_sync_days {
+        email_model::rules::in_range(
+            "first_sync_days",
+            days,
+            &email_model::rules::FIRST_SYNC_DAYS,
+        )?;
+    }
     let imap = ImapSettings {
         host: changes.host.unwrap_or(mailbox.imap.host.clone()),
         port: changes.port.unwrap_or(mailbox.imap.port),
@@ -209,6 +217,7 @@ pub(crate) async fn apply_changes<S: Store>(
     };
     let email = changes.email.unwrap_or(mailbox.email.clone());
     let connection_changed = imap != mailbox.imap;
+    email_model::rules::imap_settings(&imap)?;
     let mut data_reset = false;
     if connection_changed || email != mailbox.email {
         data_reset = store

@@ -132,7 +132,44 @@ impl Settings {
         if let Some(url) = database_url {
             settings.database_url = url.to_owned();
         }
+        settings.check_bounds()?;
         Ok(settings)
+    }
+
+    /// Every number within its range, or an error naming the key, its variable and the range.
+    fn check_bounds(&self) -> anyhow::Result<()> {
+        fn within(
+            key: &str,
+            value: u64,
+            range: std::ops::RangeInclusive<u64>,
+        ) -> anyhow::Result<()> {
+            anyhow::ensure!(
+                range.contains(&value),
+                "{key} = {value} is out of range: use {} to {} (IMAP_SYNC__{} in the environment)",
+                range.start(),
+                range.end(),
+                key.to_ascii_uppercase().replace('.', "__")
+            );
+            Ok(())
+        }
+        let daemon = &self.daemon;
+        within(
+            "sync_interval_minutes",
+            self.sync_interval_minutes,
+            1..=10_080,
+        )?;
+        within("max_concurrent", self.max_concurrent as u64, 1..=64)?;
+        within("sync_batch_size", self.sync_batch_size as u64, 1..=10_000)?;
+        within("daemon.tick_seconds", daemon.tick_seconds, 1..=86_400)?;
+        within("daemon.jitter_millis", daemon.jitter_millis, 0..=3_600_000)?;
+        within(
+            "daemon.max_idle_per_server",
+            daemon.max_idle_per_server as u64,
+            0..=10_000,
+        )?;
+        within("daemon.poll_seconds", daemon.poll_seconds, 1..=86_400)?;
+        within("daemon.lease_seconds", daemon.lease_seconds, 2..=86_400)?;
+        Ok(())
     }
 
     /// The notification channels configured: email when an SMTP server is set.

@@ -102,17 +102,35 @@ fn http(
     body: Option<&str>,
     token: Option<&str>,
 ) -> (u16, String) {
+    let mut headers = vec![
+        ("Host", address.to_owned()),
+        ("Content-Type", "application/json".to_owned()),
+    ];
+    if let Some(token) = token {
+        headers.push(("Authorization", format!("Bearer {token}")));
+    }
+    http_with_headers(address, method, path, body, &headers)
+}
+
+/// A request with exactly these headers (besides Connection and Content-Length).
+fn http_with_headers(
+    address: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, String)],
+) -> (u16, String) {
     let mut stream = std::net::TcpStream::connect(address).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     let body = body.unwrap_or("");
     let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
-    if let Some(token) = token {
-        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
     request.push_str(body);
@@ -363,7 +381,6 @@ async fn two_daemons_never_sync_one_mailbox_at_once_and_a_killed_one_hands_over(
     let env = [
         ("IMAP_SYNC__DAEMON__TICK_SECONDS", "1"),
         ("IMAP_SYNC__DAEMON__LEASE_SECONDS", "3"),
-        ("IMAP_SYNC__SYNC_INTERVAL_MINUTES", "0"),
         ("IMAP_SYNC__DAEMON__POLL_SECONDS", "1"),
     ];
     let first = Daemon::start(&database, &env);
@@ -373,8 +390,19 @@ async fn two_daemons_never_sync_one_mailbox_at_once_and_a_killed_one_hands_over(
             .iter()
             .all(|(mailbox, _)| inbox_count(&second, mailbox) == 20)
     });
-    // Let both daemons work on them for a while: scheduled runs and watchers in both.
-    std::thread::sleep(Duration::from_secs(4));
+    // Keep both daemons busy for a while: new mail wakes the watchers, which race the
+    // schedulers of both daemons for the leases.
+    for round in 0..4u64 {
+        for (index, (_, raw)) in accounts.iter_mut().enumerate() {
+            append_one(raw, 500 + 10 * round + index as u64).await;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    wait_until(Duration::from_secs(30), "the new mail synced", || {
+        accounts
+            .iter()
+            .all(|(mailbox, _)| inbox_count(&second, mailbox) == 24)
+    });
     let Database::Postgres(pg) = &database else {
         unreachable!()
     };
@@ -387,7 +415,7 @@ async fn two_daemons_never_sync_one_mailbox_at_once_and_a_killed_one_hands_over(
         .await
         .unwrap()
         .get(0);
-    assert!(runs >= 3, "{runs} runs");
+    assert!(runs >= 6, "{runs} runs");
     let overlapping: i64 = client
         .query_one(
             "SELECT count(*) FROM sync_runs a JOIN sync_runs b \
@@ -413,7 +441,7 @@ async fn two_daemons_never_sync_one_mailbox_at_once_and_a_killed_one_hands_over(
         || {
             accounts
                 .iter()
-                .all(|(mailbox, _)| inbox_count(&second, mailbox) == 21)
+                .all(|(mailbox, _)| inbox_count(&second, mailbox) == 25)
         },
     );
     assert!(second.terminate(Duration::from_secs(15)).success());
@@ -569,6 +597,197 @@ async fn the_api_answers_every_documented_route_and_refuses_a_missing_token() {
     assert_eq!(
         ok_json("DELETE", "/api/users/1", None, 204),
         serde_json::Value::Null
+    );
+    assert!(daemon.terminate(Duration::from_secs(15)).success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_requests_get_a_4xx_naming_the_field_and_nothing_reaches_the_server() {
+    let database = Database::sqlite();
+    let (login, mut raw) = seeded("hostile-api", 2).await;
+    raw.create_folder("Victim").await.unwrap();
+    append_one(&mut raw, 77).await;
+    let daemon = Daemon::start(&database, &[("IMAP_SYNC__DAEMON__TICK_SECONDS", "3600")]);
+    let call = |method: &str, path: &str, body: Option<&str>| daemon.http(method, path, body, None);
+    let refused = |method: &str, path: &str, body: &str, status: u16, field: &str| {
+        let (got, text) = call(method, path, Some(body));
+        assert_eq!(got, status, "{method} {path} {body}: {text}");
+        let answer: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(answer["field"], field, "{text}");
+        assert!(answer["error"].as_str().unwrap().len() > 10, "{text}");
+    };
+    let user = r#"{"email":"dup@example.test","name":"Dup"}"#;
+    assert_eq!(call("POST", "/api/users", Some(user)).0, 201);
+    refused("POST", "/api/users", user, 409, "email");
+    let endpoint = shared_dovecot(DovecotVariant::Full).unwrap();
+    let mailbox = |owner: i64, days: i64| {
+        serde_json::json!({
+            "owner": owner, "email": login, "host": "127.0.0.1", "port": endpoint.plain_port,
+            "security": "none", "password": endpoint.password, "first_sync_days": days,
+        })
+        .to_string()
+    };
+    refused(
+        "POST",
+        "/api/mailboxes",
+        &mailbox(999, 30),
+        422,
+        "owner_user_id",
+    );
+    refused(
+        "POST",
+        "/api/mailboxes",
+        &mailbox(1, 2_147_483_647),
+        422,
+        "first_sync_days",
+    );
+    assert_eq!(call("POST", "/api/mailboxes", Some(&mailbox(1, 30))).0, 201);
+    refused(
+        "PATCH",
+        "/api/mailboxes/1",
+        r#"{"first_sync_days":0}"#,
+        422,
+        "first_sync_days",
+    );
+    refused(
+        "PATCH",
+        "/api/mailboxes/1",
+        r#"{"host":"evil host\r\nX"}"#,
+        422,
+        "host",
+    );
+    let (status, text) = call(
+        "PATCH",
+        "/api/mailboxes/1/folders",
+        Some(r#"{"enable":["Victim"]}"#),
+    );
+    assert_eq!(status, 200, "{text}");
+    let (status, text) = call("POST", "/api/mailboxes/1/sync", None);
+    assert_eq!(status, 200, "{text}");
+    let (_, emails) = call("GET", "/api/mailboxes/1/emails?folder=INBOX", None);
+    let emails: serde_json::Value = serde_json::from_str(&emails).unwrap();
+    let email_id = emails[0]["id"].as_i64().unwrap();
+
+    // The injection payload of issue 15: refused whole, nothing recorded, nothing sent.
+    let payload = serde_json::json!({
+        "set": ["\\Seen", "\\Flagged)\r\nX1 DELETE Victim\r\nX2 NOOP (\\Seen"]
+    })
+    .to_string();
+    refused(
+        "PATCH",
+        &format!("/api/emails/{email_id}/flags"),
+        &payload,
+        422,
+        "flag",
+    );
+    for bad in ["two words", "\\Recent", "caf\u{e9}", ""] {
+        let body = serde_json::json!({ "set": [bad] }).to_string();
+        refused(
+            "PATCH",
+            &format!("/api/emails/{email_id}/flags"),
+            &body,
+            422,
+            "flag",
+        );
+    }
+    let (status, text) = call("POST", "/api/mailboxes/1/sync", None);
+    assert_eq!(status, 200, "{text}");
+    let folders = raw.list_all().await.unwrap();
+    assert!(folders.iter().any(|f| f.contains("Victim")), "{folders:?}");
+    let (_, email) = call("GET", &format!("/api/emails/{email_id}"), None);
+    assert!(
+        !email.contains("\\Flagged") && !email.contains("\\Seen"),
+        "{email}"
+    );
+
+    // Without a token: a foreign Host (DNS rebinding), a foreign Origin, a form's content type.
+    let address = daemon.address.clone();
+    let send = |method: &str, path: &str, headers: &[(&str, String)]| {
+        http_with_headers(&address, method, path, Some("{}"), headers).0
+    };
+    let host = ("Host", address.clone());
+    let json = ("Content-Type", "application/json".to_owned());
+    assert_eq!(
+        send(
+            "GET",
+            "/api/users",
+            &[("Host", "evil.example".into()), json.clone()]
+        ),
+        403
+    );
+    assert_eq!(
+        send(
+            "GET",
+            "/api/users",
+            &[(
+                "Host",
+                format!("evil.example:{}", address.rsplit(':').next().unwrap())
+            )]
+        ),
+        403
+    );
+    let evil_origin = ("Origin", "http://evil.example".to_owned());
+    assert_eq!(
+        send(
+            "POST",
+            "/api/mailboxes/1/sync",
+            &[host.clone(), json.clone(), evil_origin.clone()]
+        ),
+        403
+    );
+    let form = ("Content-Type", "text/plain".to_owned());
+    assert_eq!(
+        send(
+            "POST",
+            "/api/users/1/login-notices/shown",
+            &[host.clone(), form.clone()]
+        ),
+        415
+    );
+    assert_eq!(
+        send("POST", "/api/users/1/login-notices/shown", std::slice::from_ref(&host)),
+        415
+    );
+    let same_origin = ("Origin", format!("http://{address}"));
+    assert_eq!(
+        send(
+            "POST",
+            "/api/users/1/login-notices/shown",
+            &[host.clone(), json.clone(), same_origin]
+        ),
+        200
+    );
+    assert!(daemon.terminate(Duration::from_secs(15)).success());
+
+    // With a token the token is the proof: the same requests are served.
+    let token = "hostile-token-0123456789";
+    let daemon = Daemon::start(
+        &database,
+        &[
+            ("IMAP_SYNC__HTTP__TOKEN", token),
+            ("IMAP_SYNC__DAEMON__TICK_SECONDS", "3600"),
+        ],
+    );
+    let address = daemon.address.clone();
+    let bearer = ("Authorization", format!("Bearer {token}"));
+    let sent = |method: &str, path: &str, headers: &[(&str, String)]| {
+        http_with_headers(&address, method, path, Some("{}"), headers).0
+    };
+    assert_eq!(
+        sent(
+            "GET",
+            "/api/users",
+            &[("Host", "imap-sync.internal".into()), bearer.clone()]
+        ),
+        200
+    );
+    assert_eq!(
+        sent(
+            "POST",
+            "/api/users/1/login-notices/shown",
+            &[("Host", address.clone()), bearer.clone(), form, evil_origin]
+        ),
+        200
     );
     assert!(daemon.terminate(Duration::from_secs(15)).success());
 }

@@ -178,6 +178,16 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
         Ok(self.report)
     }
 
+    /// The oldest date a first sync takes. The store bounds `first_sync_days`; the arithmetic is
+    /// checked all the same (a row written by another program) and never goes before 1900, a
+    /// date every server can parse in SINCE.
+    fn window_start(&self) -> DateTime<Utc> {
+        let earliest = DateTime::from_timestamp(-2_208_988_800, 0).unwrap_or(DateTime::UNIX_EPOCH);
+        ChronoDuration::try_days(i64::from(self.mailbox.first_sync_days.max(1)))
+            .and_then(|days| Utc::now().checked_sub_signed(days))
+            .map_or(earliest, |start| start.max(earliest))
+    }
+
     async fn sync_folder(&mut self, folder: &Folder) -> Result<()> {
         let span = tracing::info_span!("folder", name = %folder.full_name);
         let _entered = span.enter();
@@ -223,8 +233,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
         } else {
             "SINCE"
         };
-        let window_start =
-            Utc::now() - ChronoDuration::days(i64::from(self.mailbox.first_sync_days));
+        let window_start = self.window_start();
 
         self.retry(folder, uid_validity).await?;
 
@@ -268,7 +277,10 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
             }
             // An enlarged window backfills the difference; a shrunk one deletes nothing.
             if let Some(recorded) = folder.window_start
-                && window_start < recorded - ChronoDuration::days(1)
+                && window_start
+                    < recorded
+                        .checked_sub_signed(ChronoDuration::days(1))
+                        .unwrap_or(recorded)
             {
                 let mut uids = self
                     .search(&format!(
@@ -732,9 +744,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
             new = report.to_fetch.len(),
             "UIDVALIDITY changed: memberships re-keyed by identity"
         );
-        let window_start = folder.window_start.unwrap_or_else(|| {
-            Utc::now() - ChronoDuration::days(i64::from(self.mailbox.first_sync_days))
-        });
+        let window_start = folder.window_start.unwrap_or_else(|| self.window_start());
         let key = if folder.folder_type == "sent" {
             "SENTSINCE"
         } else {

@@ -505,10 +505,21 @@ macro_rules! impl_store {
             }
 
             async fn create_mailbox(&self, mailbox: NewMailbox) -> Result<Mailbox> {
+                crate::rules::in_range("first_sync_days", mailbox.first_sync_days, &crate::rules::FIRST_SYNC_DAYS)?;
+                crate::rules::imap_settings(&mailbox.imap)?;
                 let mut conn = self.connection().await?;
                 let keyring = self.keyring.clone();
                 let id = conn
                     .transaction::<_, StoreError, _>(async |conn| {
+                        if let Some(owner) = mailbox.owner_user_id {
+                            let found: i64 = users::table.find(owner).count().get_result(conn).await?;
+                            if found == 0 {
+                                return Err(StoreError::Invalid {
+                                    field: "owner_user_id".to_owned(),
+                                    reason: format!("there is no user {owner}: add the user first, or leave the owner out for a system mailbox"),
+                                });
+                            }
+                        }
                         let id: i64 = diesel::insert_into(mailboxes::table)
                             .values((
                                 mailboxes::owner_user_id.eq(mailbox.owner_user_id),
@@ -599,9 +610,7 @@ macro_rules! impl_store {
             }
 
             async fn set_first_sync_days(&self, id: i64, days: i32) -> Result<()> {
-                if days < 1 {
-                    return Err(StoreError::Refused(format!("a window of {days} days")));
-                }
+                crate::rules::in_range("first_sync_days", days, &crate::rules::FIRST_SYNC_DAYS)?;
                 let mut conn = self.connection().await?;
                 let changed = diesel::update(mailboxes::table.find(id))
                     .set((mailboxes::first_sync_days.eq(days), mailboxes::updated_at.eq(now())))
@@ -618,6 +627,7 @@ macro_rules! impl_store {
                 id: i64,
                 update: MailboxSettingsUpdate,
             ) -> Result<MailboxSettingsChange> {
+                crate::rules::imap_settings(&update.imap)?;
                 let mut conn = self.connection().await?;
                 conn.transaction::<_, StoreError, _>(async |conn| {
                     let current: Mailbox = mailboxes::table
@@ -1380,6 +1390,7 @@ macro_rules! impl_store {
             }
 
             async fn record_local_flag_change(&self, email_id: i64, folder_id: i64, flag: String, set: bool) -> Result<i64> {
+                let flag = crate::rules::flag_name(&flag)?;
                 let mut conn = self.connection().await?;
                 conn.transaction::<_, StoreError, _>(async |conn| {
                     let modseq: Option<Option<i64>> = memberships::table

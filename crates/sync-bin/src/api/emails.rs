@@ -118,6 +118,10 @@ pub(super) async fn change_flags<S: Store + Clone + 'static>(
     Json(body): Json<FlagChange>,
 ) -> ApiResult {
     email_or_404(&state, id).await?;
+    // Every name is checked before any is recorded: a request is taken whole or not at all.
+    for flag in body.set.iter().chain(&body.unset) {
+        email_model::rules::flag_name(flag)?;
+    }
     let memberships = state.store.email_memberships(id).await?;
     let mut recorded = 0;
     for membership in &memberships {

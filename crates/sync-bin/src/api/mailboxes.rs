@@ -47,14 +47,14 @@ pub(super) async fn add_mailbox<S: Store + Clone + 'static>(
     Json(body): Json<MailboxBody>,
 ) -> ApiResult {
     let (Some(email), Some(host), Some(password)) = (body.email, body.host, body.password) else {
-        return Err(ApiError(
+        return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "email, host and password are required".into(),
         ));
     };
     let system = body.system.unwrap_or(false);
     if system == body.owner.is_some() {
-        return Err(ApiError(
+        return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "give either owner (a user id) or system=true".into(),
         ));
@@ -66,7 +66,7 @@ pub(super) async fn add_mailbox<S: Store + Clone + 'static>(
             sync_core::oauth2_secret(&password, body.client_secret.as_deref()),
             Some(
                 serde_json::to_string(oauth)
-                    .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?,
+                    .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?,
             ),
         ),
         None => (
@@ -146,12 +146,12 @@ async fn refresh_folders<S: Store + Clone + 'static>(
     let synchronizer = state.daemon.synchronizer(format!("api-folders-{id}"));
     match synchronizer.settings_changed(id).await {
         Ok(OutcomeStatus::Success) => Ok(()),
-        Ok(OutcomeStatus::LeaseHeld) => Err(ApiError(
+        Ok(OutcomeStatus::LeaseHeld) => Err(ApiError::new(
             StatusCode::CONFLICT,
             format!("mailbox {id} is being synced; try again in a moment"),
         )),
-        Ok(other) => Err(ApiError(StatusCode::BAD_GATEWAY, format!("{other:?}"))),
-        Err(error) => Err(ApiError(StatusCode::BAD_GATEWAY, error.to_string())),
+        Ok(other) => Err(ApiError::new(StatusCode::BAD_GATEWAY, format!("{other:?}"))),
+        Err(error) => Err(ApiError::new(StatusCode::BAD_GATEWAY, error.to_string())),
     }
 }
 
@@ -171,7 +171,7 @@ pub(super) async fn check_mailbox<S: Store + Clone + 'static>(
     use sync_core::ServerFactory as _;
     let mailbox = mailbox_or_404(&state, id).await?;
     let secret = state.store.mailbox_secret(id).await?.ok_or_else(|| {
-        ApiError(
+        ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "the mailbox has no password".into(),
         )

@@ -32,35 +32,83 @@ pub(crate) struct AppState<S: Store + Clone + 'static> {
 
 type Shared<S> = Arc<AppState<S>>;
 
-/// An error as the API answers it: a status and `{"error": "…"}`.
-pub(crate) struct ApiError(StatusCode, String);
+/// An error as the API answers it: a status and `{"error": "…", "field": "…"}` (the field when
+/// one value was at fault). A 500 is a fault of ours: it is logged with the request's id, which
+/// the answer carries so an operator can find the log line.
+pub(crate) struct ApiError {
+    status: StatusCode,
+    message: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, message: String) -> Self {
+        Self {
+            status,
+            message,
+            field: None,
+        }
+    }
+
+    fn on_field(status: StatusCode, field: &str, message: String) -> Self {
+        Self {
+            status,
+            message,
+            field: Some(field.to_owned()),
+        }
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+        let mut body = serde_json::json!({ "error": self.message });
+        if let Some(field) = &self.field {
+            body["field"] = serde_json::json!(field);
+        }
+        if self.status.is_server_error() {
+            let request_id = guard::current_request_id();
+            tracing::error!(request_id = %request_id, error = %self.message, "API request failed");
+            body["request_id"] = serde_json::json!(request_id);
+            body["error"] = serde_json::json!(format!(
+                "{}; the daemon's log has the details under request id {request_id}",
+                self.message
+            ));
+        }
+        (self.status, Json(body)).into_response()
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        let status = match &error {
-            StoreError::NotFound(_) => StatusCode::NOT_FOUND,
-            StoreError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            StoreError::OtherAccount { .. } => StatusCode::CONFLICT,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        Self(status, error.to_string())
+        let message = error.to_string();
+        match error {
+            StoreError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, message),
+            StoreError::Refused(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message),
+            StoreError::OtherAccount { .. } => ApiError::new(StatusCode::CONFLICT, message),
+            StoreError::Invalid { field, .. } => {
+                Self::on_field(StatusCode::UNPROCESSABLE_ENTITY, &field, message)
+            }
+            StoreError::Conflict { field, .. } => {
+                Self::on_field(StatusCode::CONFLICT, &field, message)
+            }
+            _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message),
+        }
     }
 }
 
 impl From<anyhow::Error> for ApiError {
+    /// The shared CLI/API routines answer anyhow errors: a store error inside keeps its
+    /// status; the rest are the request's mistakes.
     fn from(error: anyhow::Error) -> Self {
-        Self(StatusCode::BAD_REQUEST, format!("{error:#}"))
+        match error.downcast::<StoreError>() {
+            Ok(store) => store.into(),
+            Err(error) => ApiError::new(StatusCode::BAD_REQUEST, format!("{error:#}")),
+        }
     }
 }
 
 fn not_found(what: String) -> ApiError {
-    ApiError(StatusCode::NOT_FOUND, format!("{what} not found"))
+    ApiError::new(StatusCode::NOT_FOUND, format!("{what} not found"))
 }
 
 type ApiResult = Result<Response, ApiError>;
@@ -166,14 +214,21 @@ pub(crate) fn router<S: Store + Clone + std::fmt::Debug + 'static>(
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
         )
         .route("/readyz", get(ready::<S>))
-        .with_state(state)
+        .with_state(state.clone())
         .merge(api)
         .merge(websocket)
+        .layer(middleware::from_fn_with_state(
+            state,
+            guard::refuse_cross_site::<S>,
+        ))
+        .layer(middleware::from_fn(guard::with_request_id))
 }
 
 async fn ready<S: Store + Clone + 'static>(State(state): State<Shared<S>>) -> Response {
     match state.store.users().await {
         Ok(_) => Json(serde_json::json!({"status": "ready"})).into_response(),
-        Err(error) => ApiError(StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response(),
+        Err(error) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response()
+        }
     }
 }

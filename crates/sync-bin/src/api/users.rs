@@ -41,7 +41,7 @@ fn check_capabilities(capabilities: &[String]) -> Result<(), ApiError> {
         .iter()
         .find(|c| c.as_str() != email_model::CREDENTIAL_NOTIFICATIONS_CAPABILITY)
     {
-        Some(unknown) => Err(ApiError(
+        Some(unknown) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("unknown capability {unknown:?}"),
         )),
@@ -54,7 +54,7 @@ pub(super) async fn add_user<S: Store + Clone + 'static>(
     Json(body): Json<UserBody>,
 ) -> ApiResult {
     let (Some(email), Some(name)) = (body.email, body.name) else {
-        return Err(ApiError(
+        return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "email and name are required".into(),
         ));
@@ -140,7 +140,7 @@ pub(super) async fn take_login_notices<S: Store + Clone + 'static>(
 ) -> ApiResult {
     let notices = notify::login_notices(&state.store, id)
         .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     json(serde_json::json!(
         notices
             .iter()
