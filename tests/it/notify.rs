@@ -530,7 +530,7 @@ async fn on_postgres_a_queued_notice_wakes_the_dispatcher_at_once() {
     let owner = user(&store, "wake@example.test", false, true).await;
     let mailbox = mailbox(&store, Some(owner), "wake@example.test").await;
     let (port, mails) = smtp_sink(false).await;
-    let wakeups = store
+    let mut wakeups = store
         .listen(email_model::OUTBOX_NOTIFY_CHANNEL)
         .await
         .unwrap();
@@ -543,7 +543,7 @@ async fn on_postgres_a_queued_notice_wakes_the_dispatcher_at_once() {
     let running = tokio::spawn(async move {
         // An hour between polls: only the wakeup can deliver within the test.
         dispatcher
-            .run_with_wakeups(Duration::from_secs(3600), Some(wakeups), async {
+            .run_with_wakeups(Duration::from_secs(3600), Some(&mut wakeups), async {
                 let _ = stopped.await;
             })
             .await;

@@ -121,7 +121,7 @@ impl<S: Store> Dispatcher<S> {
     pub async fn run_with_wakeups(
         &self,
         poll_interval: Duration,
-        mut wakeups: Option<tokio::sync::mpsc::UnboundedReceiver<String>>,
+        mut wakeups: Option<&mut tokio::sync::mpsc::UnboundedReceiver<String>>,
         stop: impl std::future::Future<Output = ()>,
     ) {
         tokio::pin!(stop);

@@ -114,12 +114,6 @@ where
 
     let (stop_sender, stop) = watch::channel(false);
     let dispatcher = notify::Dispatcher::new(store, notifiers, notify::DispatcherConfig::default());
-    let dispatcher_stop = {
-        let mut stop = stop.clone();
-        async move {
-            let _ = stop.wait_for(|s| *s).await;
-        }
-    };
     let http_stop = {
         let mut stop = stop.clone();
         async move {
@@ -130,8 +124,7 @@ where
     tracing::info!(%bound, "daemon started");
     let daemon_task = tokio::spawn(daemon.clone().run(stop.clone()));
     let server = axum::serve(listener, app).with_graceful_shutdown(http_stop);
-    let dispatch =
-        dispatcher.run_with_wakeups(Duration::from_secs(30), outbox_wakeups, dispatcher_stop);
+    let dispatch = supervised_dispatcher(&dispatcher, &daemon, outbox_wakeups, stop.clone());
     let signal = async {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing the current batches");
@@ -139,7 +132,47 @@ where
     };
     let (served, (), ()) = tokio::join!(server, dispatch, signal);
     served.context("HTTP server")?;
-    daemon_task.await.context("the daemon task")?;
+    if let Err(error) = daemon_task.await {
+        // The daemon contains its own panics; this is the last line of defence, and still a
+        // clean stop: every batch it committed is consistent.
+        tracing::error!(%error, "the daemon task ended abnormally");
+    }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The notification dispatcher until `stop`; a panic inside it (a channel's bug, a broken
+/// template) restarts it after a back-off and is counted in `/metrics`.
+async fn supervised_dispatcher<S, F>(
+    dispatcher: &notify::Dispatcher<S>,
+    daemon: &Daemon<S, F>,
+    mut wakeups: Option<tokio::sync::mpsc::UnboundedReceiver<String>>,
+    stop: watch::Receiver<bool>,
+) where
+    S: Store + Clone + std::fmt::Debug + 'static,
+    F: sync_core::ServerFactory + Clone + 'static,
+    F::Server: Send + 'static,
+{
+    let mut restarts = 0u32;
+    loop {
+        let mut until_stopped = stop.clone();
+        let run =
+            dispatcher.run_with_wakeups(Duration::from_secs(30), wakeups.as_mut(), async move {
+                let _ = until_stopped.wait_for(|s| *s).await;
+            });
+        match sync_core::catch_panic(run).await {
+            Ok(()) => return,
+            Err(panic) => {
+                restarts = restarts.saturating_add(1);
+                let pause = sync_core::restart_backoff(restarts);
+                tracing::error!(%panic, restart_in = ?pause, "the notification dispatcher panicked; restarting it");
+                daemon.counters.record_restart("dispatcher");
+                let mut stopped = stop.clone();
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    _ = stopped.wait_for(|s| *s) => return,
+                }
+            }
+        }
+    }
 }

@@ -39,6 +39,7 @@ on_both_backends!(
     users_are_updated_and_removed_with_their_mailboxes,
     another_account_needs_reset_and_limits_apply,
     oauth2_mailboxes_take_token_settings,
+    a_panic_in_one_mailbox_fails_that_mailbox_and_the_others_are_synced,
 );
 
 fn add_user(backend: &Backend, email: &str) -> String {
@@ -492,4 +493,70 @@ async fn oauth2_mailboxes_take_token_settings(backend: &Backend) {
         !text.contains("refresh-token-1") && !text.contains("client-secret-1"),
         "no secret is shown: {text}"
     );
+}
+
+/// Issue 15: a panic inside one mailbox's sync (a failpoint) is that mailbox's failure, recorded
+/// with its message; the run goes on with the others and exits 1.
+async fn a_panic_in_one_mailbox_fails_that_mailbox_and_the_others_are_synced(backend: &Backend) {
+    let endpoint = shared_dovecot(DovecotVariant::Full).unwrap_or_else(|e| panic!("{e}"));
+    let owner = add_user(backend, "owner@example.test");
+    let mut ids = Vec::new();
+    for index in 0..3 {
+        let (login, _raw) = seeded_user(3).await;
+        let email = format!("panic{index}@example.test");
+        ids.push(add_mailbox(
+            backend,
+            &owner,
+            &email,
+            endpoint.plain_port,
+            &login,
+            &endpoint.password,
+        ));
+    }
+    let output = backend
+        .imap_sync(&["sync", "--json"])
+        .env("IMAP_SYNC_FAILPOINTS", format!("mailbox-panic:{}", ids[1]))
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json(&output);
+    let outcome = |id: &str| {
+        report["mailboxes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["mailbox"].as_i64() == id.parse::<i64>().ok())
+            .unwrap_or_else(|| panic!("mailbox {id} not in {report}"))
+            .clone()
+    };
+    assert_eq!(outcome(&ids[0])["status"], "success", "{report}");
+    assert_eq!(outcome(&ids[0])["new"], 3, "{report}");
+    assert_eq!(outcome(&ids[2])["status"], "success", "{report}");
+    assert_eq!(outcome(&ids[2])["new"], 3, "{report}");
+    let failed = outcome(&ids[1]);
+    assert_eq!(failed["status"], "failure", "{report}");
+    assert!(
+        failed["message"]
+            .as_str()
+            .unwrap()
+            .contains("internal error"),
+        "{failed}"
+    );
+    let shown = backend.json(&["mailbox", "show", &ids[1], "--json"]);
+    assert!(
+        shown["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("failpoint mailbox-panic"),
+        "{shown}"
+    );
+    // Without the failpoint the mailbox syncs (after its back-off: forced here).
+    let fixed = backend.json(&["sync", "--mailbox", &ids[1], "--force", "--json"]);
+    assert_eq!(fixed["mailboxes"][0]["status"], "success", "{fixed}");
+    assert_eq!(fixed["mailboxes"][0]["new"], 3, "{fixed}");
 }

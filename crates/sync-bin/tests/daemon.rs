@@ -745,7 +745,11 @@ async fn hostile_requests_get_a_4xx_naming_the_field_and_nothing_reaches_the_ser
         415
     );
     assert_eq!(
-        send("POST", "/api/users/1/login-notices/shown", std::slice::from_ref(&host)),
+        send(
+            "POST",
+            "/api/users/1/login-notices/shown",
+            std::slice::from_ref(&host)
+        ),
         415
     );
     let same_origin = ("Origin", format!("http://{address}"));
@@ -789,6 +793,40 @@ async fn hostile_requests_get_a_4xx_naming_the_field_and_nothing_reaches_the_ser
         ),
         200
     );
+    assert!(daemon.terminate(Duration::from_secs(15)).success());
+}
+
+/// Issue 15: the scheduler panics on its first two ticks (a failpoint): `/readyz` is unready
+/// while it waits to restart, `/metrics` counts both restarts, and it then syncs as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_scheduler_is_restarted_counted_and_unready_meanwhile() {
+    let database = Database::sqlite();
+    let (login, _raw) = seeded("scheduler-panic", 4).await;
+    database.ok(&["user", "add", "--email", "sp@example.test", "--name", "Sp"]);
+    let mailbox = add_mailbox(&database, "1", &login);
+    let daemon = Daemon::start(
+        &database,
+        &[
+            ("IMAP_SYNC__DAEMON__TICK_SECONDS", "1"),
+            ("IMAP_SYNC_FAILPOINTS", "scheduler-panic:2"),
+        ],
+    );
+    let mut saw_unready = false;
+    wait_until(Duration::from_secs(30), "two restarts, then ready", || {
+        let (status, body) = daemon.http("GET", "/readyz", None, None);
+        if status == 503 {
+            assert!(body.contains("scheduler"), "{body}");
+            saw_unready = true;
+        }
+        status == 200 && daemon.metric("imap_sync_task_restarts_total{task=\"scheduler\"}") == 2.0
+    });
+    assert!(saw_unready, "/readyz never reported the scheduler down");
+    wait_until(
+        Duration::from_secs(30),
+        "the first sync after the restarts",
+        || inbox_count(&daemon, &mailbox) == 4,
+    );
+    assert!(daemon.metric("imap_sync_runs_total{trigger=\"schedule\",status=\"success\"}") >= 1.0);
     assert!(daemon.terminate(Duration::from_secs(15)).success());
 }
 

@@ -80,6 +80,13 @@ pub struct DaemonCounters {
     pub folder_errors: AtomicU64,
     /// Watcher connections open now.
     pub idle_connections: AtomicI64,
+    /// Long-running tasks restarted after a panic or an unexpected end, by task.
+    restarts: Mutex<HashMap<&'static str, u64>>,
+    /// When the scheduler last showed progress: started, finished a mailbox or a tick (Unix
+    /// seconds; 0 before it started).
+    scheduler_tick_at: AtomicI64,
+    /// The scheduler panicked and waits for its restart.
+    scheduler_down: AtomicBool,
 }
 
 impl DaemonCounters {
@@ -117,6 +124,42 @@ impl DaemonCounters {
         let mut list: Vec<_> = runs.iter().map(|(&(t, s), &n)| (t, s, n)).collect();
         list.sort_by_key(|(t, s, _)| (t.as_str(), *s));
         list
+    }
+
+    /// Counts a restart of `task` (`scheduler`, `watcher`, `dispatcher`, …).
+    pub fn record_restart(&self, task: &'static str) {
+        *self
+            .restarts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(task)
+            .or_insert(0) += 1;
+    }
+
+    /// Restarts so far by task, sorted by name.
+    pub fn restarts(&self) -> Vec<(&'static str, u64)> {
+        let restarts = self.restarts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut list: Vec<_> = restarts.iter().map(|(&t, &n)| (t, n)).collect();
+        list.sort_unstable();
+        list
+    }
+
+    /// Whether the scheduler is working: not waiting out a restart, and a tick finished within
+    /// `stale_after` (a scheduler stuck for longer is as good as dead).
+    pub fn scheduler_ready(&self, stale_after: Duration) -> Result<(), String> {
+        if self.scheduler_down.load(Ordering::Relaxed) {
+            return Err("the scheduler failed and is being restarted".to_owned());
+        }
+        let at = self.scheduler_tick_at.load(Ordering::Relaxed);
+        let age = Utc::now().timestamp().saturating_sub(at);
+        let limit = i64::try_from(stale_after.as_secs()).unwrap_or(i64::MAX);
+        if at == 0 {
+            return Err("the scheduler has not started yet".to_owned());
+        }
+        if age > limit {
+            return Err(format!("the scheduler's last tick finished {age} s ago"));
+        }
+        Ok(())
     }
 
     /// Runs of one trigger, whatever their status.
@@ -190,6 +233,15 @@ where
             .with_stop(self.halt.clone())
     }
 
+    /// Ready when the scheduler is up and showed progress within three ticks plus one mailbox's
+    /// longest sync; else why not.
+    pub fn readiness(&self) -> Result<(), String> {
+        let stale_after = (self.config.tick + self.config.jitter) * 3
+            + self.sync_config.mailbox_budget
+            + Duration::from_secs(120);
+        self.counters.scheduler_ready(stale_after)
+    }
+
     /// Mailboxes with a watcher in this daemon now.
     pub fn watched(&self) -> Vec<i64> {
         let mut list: Vec<i64> = self
@@ -206,43 +258,106 @@ where
     /// Runs until `stop` turns true; then lets running syncs finish their current batch,
     /// releases every lease and returns.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let scheduler = self.synchronizer(self.sync_config.worker_id.clone());
+        self.scheduler_up();
+        // The scheduler's progress is its heartbeat: a long run of many mailboxes is alive.
+        let heartbeat = {
+            let counters = Arc::clone(&self.counters);
+            let forward = self.progress.clone();
+            Arc::new(move |event: &crate::progress::ProgressEvent| {
+                if matches!(
+                    event,
+                    crate::progress::ProgressEvent::MailboxFinished { .. }
+                ) {
+                    counters
+                        .scheduler_tick_at
+                        .store(Utc::now().timestamp(), Ordering::Relaxed);
+                }
+                forward(event);
+            })
+        };
+        let scheduler = self
+            .synchronizer(self.sync_config.worker_id.clone())
+            .with_progress(heartbeat);
         let mut watchers = tokio::task::JoinSet::new();
+        let mut scheduler_restarts = 0u32;
         loop {
             if self.config.idle {
                 self.start_watchers(&mut watchers, &stop).await;
             }
-            // A scheduled run; cut short by shutdown between mailboxes and between batches.
-            let run = scheduler.run_due();
+            // A scheduled run; cut short by shutdown between mailboxes and between batches. A
+            // panic outside any one mailbox's sync (those are contained in the synchronizer)
+            // ends the tick, not the daemon: the scheduler restarts after a back-off.
+            let run = crate::supervise::catch_panic(async {
+                crate::supervise::failpoint_scheduler();
+                scheduler.run_due().await
+            });
             tokio::pin!(run);
             let report = tokio::select! {
-                report = &mut run => Some(report),
+                report = &mut run => report,
                 () = wait_stop(&mut stop) => {
                     self.halt.store(true, Ordering::Relaxed);
-                    Some(run.await)
+                    run.await
                 }
             };
+            let mut pause = self.config.tick + jitter(self.config.jitter);
             match report {
-                Some(Ok(report)) => {
+                Ok(Ok(report)) => {
                     for outcome in &report.outcomes {
                         self.counters.record(Trigger::Schedule, outcome);
                     }
+                    self.scheduler_up();
                 }
-                Some(Err(error)) => tracing::error!(%error, "scheduled run failed"),
-                None => {}
+                Ok(Err(error)) => {
+                    tracing::error!(%error, "scheduled run failed");
+                    self.scheduler_up();
+                }
+                Err(panic) => {
+                    scheduler_restarts = scheduler_restarts.saturating_add(1);
+                    pause = crate::supervise::restart_backoff(scheduler_restarts);
+                    tracing::error!(%panic, restart_in = ?pause, "the scheduler panicked; restarting it");
+                    self.counters.scheduler_down.store(true, Ordering::Relaxed);
+                    self.counters.record_restart("scheduler");
+                }
             }
+            self.reap_watchers(&mut watchers);
             if is_stopped(&stop) {
                 break;
             }
-            let jitter = jitter(self.config.jitter);
             tokio::select! {
-                () = tokio::time::sleep(self.config.tick + jitter) => {}
+                () = tokio::time::sleep(pause) => {}
                 () = wait_stop(&mut stop) => break,
             }
         }
         self.halt.store(true, Ordering::Relaxed);
-        while watchers.join_next().await.is_some() {}
+        while let Some(joined) = watchers.join_next().await {
+            self.count_watcher_end(joined);
+        }
         tracing::info!("daemon stopped; leases released");
+    }
+
+    fn scheduler_up(&self) {
+        self.counters.scheduler_down.store(false, Ordering::Relaxed);
+        self.counters
+            .scheduler_tick_at
+            .store(Utc::now().timestamp(), Ordering::Relaxed);
+    }
+
+    /// Collects the watchers that ended; one that panicked is counted (its mailbox gets a new
+    /// watcher at the next tick, since the guard gave its slot back).
+    fn reap_watchers(&self, watchers: &mut tokio::task::JoinSet<()>) {
+        while let Some(joined) = watchers.try_join_next() {
+            self.count_watcher_end(joined);
+        }
+    }
+
+    fn count_watcher_end(&self, joined: Result<(), tokio::task::JoinError>) {
+        if let Err(error) = joined
+            && error.is_panic()
+        {
+            let panic = crate::supervise::panic_message(error.into_panic().as_ref());
+            tracing::error!(%panic, "a watcher panicked; its mailbox is watched again from the next tick");
+            self.counters.record_restart("watcher");
+        }
     }
 
     async fn start_watchers(
@@ -278,13 +393,12 @@ where
             let daemon = Arc::clone(self);
             let stop = stop.clone();
             watchers.spawn(async move {
-                let id = mailbox.id;
+                // Gives the mailbox's slot back however the watcher ends, a panic included.
+                let _slot = WatchedSlot {
+                    watched: Arc::clone(&daemon.watched),
+                    mailbox_id: mailbox.id,
+                };
                 daemon.watch(mailbox, stop).await;
-                daemon
-                    .watched
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&id);
             });
         }
     }
@@ -414,6 +528,21 @@ where
         if let Err(error) = self.store.release_lease(mailbox.id, holder).await {
             tracing::warn!(%error, mailbox = mailbox.id, "releasing the watcher's lease");
         }
+    }
+}
+
+/// A watcher's claim on its mailbox in [`Daemon::watched`], released on drop.
+struct WatchedSlot {
+    watched: Arc<Mutex<HashSet<i64>>>,
+    mailbox_id: i64,
+}
+
+impl Drop for WatchedSlot {
+    fn drop(&mut self) {
+        self.watched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.mailbox_id);
     }
 }
 

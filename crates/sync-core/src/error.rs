@@ -12,6 +12,11 @@ pub enum SyncError {
     NoCredentials,
     #[error("time budget of {0:?} reached")]
     BudgetReached(std::time::Duration),
+    /// A bug met this mailbox's data: the panic is contained to its sync and recorded.
+    #[error(
+        "the sync stopped on an internal error ({0}); the other mailboxes are not affected. Please report it with the daemon's log"
+    )]
+    Panicked(String),
     /// Shutting down: stopped between batches; everything committed is consistent.
     #[error("stopped for shutdown")]
     Stopped,

@@ -16,6 +16,7 @@ mod error;
 mod factory;
 pub mod processor;
 mod progress;
+mod supervise;
 mod synchronizer;
 
 pub use config::SyncConfig;
@@ -26,4 +27,5 @@ pub use factory::{
 };
 pub use processor::{MailboxReport, PhaseTimes};
 pub use progress::{ProgressEvent, ProgressSink, no_progress};
+pub use supervise::{catch_panic, restart_backoff};
 pub use synchronizer::{MailboxOutcome, OutcomeStatus, RunReport, Synchronizer};

@@ -425,8 +425,17 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
         // The processor stops between batches at its deadline; this limit only catches a
         // server that stalls inside one command beyond its own timeouts.
         let hard_limit = self.config.mailbox_budget + Duration::from_secs(120);
-        let result = match tokio::time::timeout(hard_limit, processor.run()).await {
-            Ok(result) => result,
+        let mailbox_id = mailbox.id;
+        let contained = crate::supervise::catch_panic(async move {
+            crate::supervise::failpoint_mailbox(mailbox_id);
+            processor.run().await
+        });
+        let result = match tokio::time::timeout(hard_limit, contained).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(panic)) => {
+                tracing::error!(panic = %panic, "the mailbox's sync panicked; recorded as its failure");
+                Err(SyncError::Panicked(panic))
+            }
             Err(_) => Err(SyncError::BudgetReached(self.config.mailbox_budget)),
         };
         let _ = server.logout().await;

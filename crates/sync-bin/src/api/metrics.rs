@@ -59,6 +59,21 @@ pub(super) async fn metrics<S: Store + Clone + 'static>(
         "# HELP imap_sync_imap_connections IDLE watcher connections open.\n# TYPE imap_sync_imap_connections gauge\nimap_sync_imap_connections {}",
         counters.idle_connections.load(Ordering::Relaxed)
     );
+    let _ = writeln!(
+        out,
+        "# HELP imap_sync_task_restarts_total Long-running tasks restarted after a panic or an unexpected end.\n# TYPE imap_sync_task_restarts_total counter"
+    );
+    let restarts = counters.restarts();
+    for task in ["scheduler", "watcher", "dispatcher"] {
+        let count = restarts
+            .iter()
+            .find_map(|(name, count)| (*name == task).then_some(*count))
+            .unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "imap_sync_task_restarts_total{{task=\"{task}\"}} {count}"
+        );
+    }
     let now = chrono::Utc::now();
     let mailboxes = state.store.mailboxes().await?;
     let _ = writeln!(

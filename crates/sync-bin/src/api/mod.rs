@@ -224,11 +224,20 @@ pub(crate) fn router<S: Store + Clone + std::fmt::Debug + 'static>(
         .layer(middleware::from_fn(guard::with_request_id))
 }
 
+/// Ready when the database answers and the scheduler is working.
 async fn ready<S: Store + Clone + 'static>(State(state): State<Shared<S>>) -> Response {
-    match state.store.users().await {
-        Ok(_) => Json(serde_json::json!({"status": "ready"})).into_response(),
-        Err(error) => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response()
-        }
+    let unready = |reason: String| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "unready", "error": reason})),
+        )
+            .into_response()
+    };
+    if let Err(error) = state.store.users().await {
+        return unready(format!("the database does not answer: {error}"));
+    }
+    match state.daemon.readiness() {
+        Ok(()) => Json(serde_json::json!({"status": "ready"})).into_response(),
+        Err(reason) => unready(reason),
     }
 }
