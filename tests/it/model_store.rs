@@ -78,6 +78,7 @@ conformance!(
     another_account_needs_a_reset_that_deletes_its_mail,
     a_partial_run_leaves_the_mailbox_due,
     values_from_outside_are_refused_naming_the_field,
+    nul_bytes_are_replaced_and_stored_alike_on_both_backends,
 );
 
 async fn user_and_mailbox<S: Store>(store: &S, email: &str) -> (i64, i64) {
@@ -905,6 +906,54 @@ async fn local_flag_changes_wait_with_their_modseq<S: Store>(store: &S) {
     ));
     store.clear_pending_flag_changes(vec![id]).await.unwrap();
     assert!(store.pending_flag_changes(inbox).await.unwrap().is_empty());
+}
+
+/// Issue 15: PostgreSQL refuses NUL in text; every text column gets U+FFFD instead, on both
+/// backends alike, and the message after it is stored as usual.
+async fn nul_bytes_are_replaced_and_stored_alike_on_both_backends<S: Store>(store: &S) {
+    let (mailbox, inbox, _) = mailbox_with_folders(store, "nul@example.test").await;
+    let mut hostile = message(5, "n\0ul@x", "sub\0ject");
+    hostile.from = Some(Address {
+        name: Some("Ali\0ce".into()),
+        email: Some("a\0@x.test".into()),
+    });
+    hostile.body_text = Some("body\0text".into());
+    hostile.body_html = Some("<p>\0</p>".into());
+    hostile.references = vec!["<r\0ef@x>".into()];
+    hostile.attachments = vec![email_model::NewAttachment {
+        name: Some("file\0.txt".into()),
+        content_type: "text/plain".into(),
+        size: 3,
+        content_id: None,
+        inline: false,
+        content: b"a\0b".to_vec(),
+    }];
+    let report = store
+        .store_batch(batch(
+            mailbox,
+            inbox,
+            vec![hostile, message(6, "after@x", "after")],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(report.new_emails, 2);
+    let emails = store.emails(mailbox).await.unwrap();
+    let stored = emails
+        .iter()
+        .find(|e| e.subject.as_deref() == Some("sub\u{fffd}ject"))
+        .unwrap();
+    assert_eq!(stored.body_text.as_deref(), Some("body\u{fffd}text"));
+    assert_eq!(
+        stored.from.as_ref().and_then(|a| a.name.as_deref()),
+        Some("Ali\u{fffd}ce")
+    );
+    assert_eq!(
+        stored.attachments[0].name.as_deref(),
+        Some("file\u{fffd}.txt")
+    );
+    // Bytes of an attachment are bytes: kept exactly.
+    assert_eq!(stored.attachments[0].content.as_deref(), Some(&b"a\0b"[..]));
+    assert!(emails.iter().any(|e| e.subject.as_deref() == Some("after")));
 }
 
 /// The field a refusal names.

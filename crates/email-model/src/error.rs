@@ -35,6 +35,26 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+impl StoreError {
+    /// The database refused the values (a byte it cannot hold, a value too large, a constraint):
+    /// the same write fails again, while a smaller one may succeed. Not a lost connection or a
+    /// transaction conflict, which are worth retrying as they are.
+    pub fn is_about_the_data(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            StoreError::Database(Error::DatabaseError(kind, _)) => !matches!(
+                kind,
+                DatabaseErrorKind::ClosedConnection
+                    | DatabaseErrorKind::SerializationFailure
+                    | DatabaseErrorKind::ReadOnlyTransaction
+            ),
+            StoreError::Database(Error::SerializationError(_)) => true,
+            StoreError::Invalid { .. } | StoreError::Conflict { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 impl From<diesel::result::Error> for StoreError {
     /// Key violations are the caller's mistake (a duplicate, a missing reference) and say which
     /// column; everything else is a database fault.

@@ -103,6 +103,77 @@ pub fn flag_name(flag: &str) -> Result<String> {
     }
 }
 
+/// Makes every text of a message storable on both backends: PostgreSQL refuses NUL in text
+/// (SQLite takes it), so each NUL becomes U+FFFD and the message gets a parse problem naming
+/// the fields. Idempotent; the store runs it on every batch, so both backends hold the same rows
+/// whoever built the message.
+pub fn make_storable(email: &mut crate::NewEmail) {
+    let mut touched: Vec<&'static str> = Vec::new();
+    let mut clean = |field: &'static str, text: &mut String| {
+        if text.contains('\0') {
+            *text = text.replace('\0', "\u{FFFD}");
+            if !touched.contains(&field) {
+                touched.push(field);
+            }
+        }
+    };
+    let addresses = [
+        ("from", email.from.iter_mut().collect::<Vec<_>>()),
+        ("sender", email.sender.iter_mut().collect()),
+        ("to", email.to.iter_mut().collect()),
+        ("cc", email.cc.iter_mut().collect()),
+        ("bcc", email.bcc.iter_mut().collect()),
+        ("reply_to", email.reply_to.iter_mut().collect()),
+    ];
+    for (field, list) in addresses {
+        for address in list {
+            for part in [&mut address.name, &mut address.email]
+                .into_iter()
+                .flatten()
+            {
+                clean(field, part);
+            }
+        }
+    }
+    let texts = [
+        ("message_id", &mut email.message_id),
+        ("subject", &mut email.subject),
+        ("in_reply_to", &mut email.in_reply_to),
+        ("email_id", &mut email.email_id),
+        ("body_text", &mut email.body_text),
+        ("body_html", &mut email.body_html),
+    ];
+    for (field, text) in texts {
+        if let Some(text) = text {
+            clean(field, text);
+        }
+    }
+    for reference in &mut email.references {
+        clean("references", reference);
+    }
+    for flag in &mut email.flags {
+        clean("flags", flag);
+    }
+    for problem in &mut email.parse_problems {
+        clean("parse_problems", problem);
+    }
+    for attachment in &mut email.attachments {
+        clean("attachments", &mut attachment.content_type);
+        for text in [&mut attachment.name, &mut attachment.content_id]
+            .into_iter()
+            .flatten()
+        {
+            clean("attachments", text);
+        }
+    }
+    if !touched.is_empty() {
+        email.parse_problems.push(format!(
+            "NUL bytes replaced with U+FFFD in {}",
+            touched.join(", ")
+        ));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +195,22 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn nul_bytes_become_replacement_characters_once() {
+        let mut email = crate::NewEmail {
+            subject: Some("a\0b".into()),
+            body_text: Some("\0".into()),
+            ..crate::NewEmail::default()
+        };
+        make_storable(&mut email);
+        make_storable(&mut email);
+        assert_eq!(email.subject.as_deref(), Some("a\u{fffd}b"));
+        assert_eq!(
+            email.parse_problems,
+            ["NUL bytes replaced with U+FFFD in subject, body_text"]
+        );
     }
 
     #[test]

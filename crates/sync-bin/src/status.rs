@@ -34,7 +34,18 @@ pub(crate) async fn folder_rows<S: Store>(
     let mut rows = Vec::new();
     for folder in store.folders(mailbox).await? {
         let messages = store.memberships(folder.id).await?.len();
+        // Messages waiting for a retry: not returned by the server, or refused by the database.
+        let waiting: Vec<serde_json::Value> = match folder.uid_validity {
+            Some(uid_validity) => store
+                .retry_uids(folder.id, uid_validity)
+                .await?
+                .into_iter()
+                .map(|r| serde_json::json!({"uid": r.uid, "attempts": r.attempts, "error": r.last_error}))
+                .collect(),
+            None => Vec::new(),
+        };
         rows.push(serde_json::json!({
+            "failed_messages": waiting,
             "name": folder.full_name,
             "type": folder.folder_type,
             "sync": folder.sync_enabled,

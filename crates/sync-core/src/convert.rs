@@ -77,7 +77,7 @@ pub(crate) fn new_email(message: FetchedMessage) -> NewEmail {
         Body::TooLarge { .. } => (None, None, Vec::new(), BodyState::TooLarge),
         _ => (None, None, Vec::new(), BodyState::HeadersOnly),
     };
-    NewEmail {
+    let mut email = NewEmail {
         uid: message.uid,
         flags: message.flags,
         modseq: message.modseq,
@@ -107,5 +107,8 @@ pub(crate) fn new_email(message: FetchedMessage) -> NewEmail {
         body_state,
         attachments,
         parse_problems: message.problems.iter().map(problem_text).collect(),
-    }
+    };
+    // Before the identity is taken from it: the store and a UIDVALIDITY remap see the same text.
+    email_model::rules::make_storable(&mut email);
+    email
 }

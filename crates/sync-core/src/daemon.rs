@@ -78,6 +78,8 @@ pub struct DaemonCounters {
     pub bytes_received: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub folder_errors: AtomicU64,
+    /// Messages the database refused (set aside for a retry).
+    pub message_failures: AtomicU64,
     /// Watcher connections open now.
     pub idle_connections: AtomicI64,
     /// Long-running tasks restarted after a panic or an unexpected end, by task.
@@ -116,6 +118,8 @@ impl DaemonCounters {
             .fetch_add(report.bytes_sent, Ordering::Relaxed);
         self.folder_errors
             .fetch_add(report.folder_errors.len() as u64, Ordering::Relaxed);
+        self.message_failures
+            .fetch_add(report.message_failures.len() as u64, Ordering::Relaxed);
     }
 
     /// Runs so far by trigger and status.

@@ -14,6 +14,7 @@ mod convert;
 mod daemon;
 mod error;
 mod factory;
+mod isolate;
 pub mod processor;
 mod progress;
 mod supervise;

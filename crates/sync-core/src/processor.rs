@@ -37,8 +37,11 @@ pub struct MailboxReport {
     pub emails_known: usize,
     /// Folders that failed without failing the mailbox (folder, error).
     pub folder_errors: Vec<(String, String)>,
-    /// UIDs given up on after repeated empty FETCHes (folder, UID).
+    /// UIDs given up on after repeated empty FETCHes or refusals (folder, UID).
     pub reported_uids: Vec<(String, u32)>,
+    /// Messages the database refused this run (folder, UID, reason): set aside for a retry,
+    /// the rest of the folder stored.
+    pub message_failures: Vec<(String, u32, String)>,
     /// The mailbox's time budget ran out: the rest continues on the next run.
     pub budget_reached: bool,
     /// A shutdown stopped it between batches: the rest continues on the next run.
@@ -421,23 +424,26 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
             let commit = async {
                 let (index, emails, missing) = fetched.take()?;
                 let started = Instant::now();
-                let result = store
-                    .store_batch(EmailBatch {
+                let result = crate::isolate::store_isolating(
+                    store,
+                    EmailBatch {
                         mailbox_id: self.mailbox.id,
                         folder_id: folder.id,
                         uid_validity,
                         emails,
                         cursors: cursors_for(batches[index], index + 1 == count),
-                    })
-                    .await;
+                    },
+                )
+                .await;
                 Some((index, missing, result, started.elapsed()))
             };
             let (fetch_outcome, commit_outcome) = tokio::join!(fetch, commit);
             if let Some((index, missing, result, took)) = commit_outcome {
-                let report = result?;
+                let stored = result?;
                 self.report.phases.store += took;
-                self.report.emails_new += report.new_emails;
-                self.report.emails_known += report.known_emails;
+                self.report.emails_new += stored.report.new_emails;
+                self.report.emails_known += stored.report.known_emails;
+                self.set_aside(folder, uid_validity, stored.refused).await?;
                 self.after_commit(folder, uid_validity, batches[index], missing)
                     .await?;
                 done += batches[index].len();
@@ -515,21 +521,47 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
         uid_validity: u32,
         emails: Vec<email_model::NewEmail>,
         cursors: FolderCursors,
-    ) -> Result<()> {
+    ) -> Result<Vec<u32>> {
         let started = Instant::now();
-        let report = self
-            .store
-            .store_batch(EmailBatch {
+        let stored = crate::isolate::store_isolating(
+            self.store,
+            EmailBatch {
                 mailbox_id: self.mailbox.id,
                 folder_id: folder.id,
                 uid_validity,
                 emails,
                 cursors,
-            })
-            .await?;
+            },
+        )
+        .await?;
         self.report.phases.store += started.elapsed();
-        self.report.emails_new += report.new_emails;
-        self.report.emails_known += report.known_emails;
+        self.report.emails_new += stored.report.new_emails;
+        self.report.emails_known += stored.report.known_emails;
+        let refused: Vec<u32> = stored.refused.iter().map(|(uid, _)| *uid).collect();
+        self.set_aside(folder, uid_validity, stored.refused).await?;
+        Ok(refused)
+    }
+
+    /// Messages the database refused wait in `retry_uids` with the reason, and are reported.
+    async fn set_aside(
+        &mut self,
+        folder: &Folder,
+        uid_validity: u32,
+        refused: Vec<(u32, String)>,
+    ) -> Result<()> {
+        for (uid, reason) in refused {
+            self.store
+                .record_retry_uids(
+                    folder.id,
+                    uid_validity,
+                    vec![uid],
+                    format!("refused by the database: {reason}"),
+                )
+                .await?;
+            self.report
+                .message_failures
+                .push((folder.full_name.clone(), uid, reason));
+        }
         Ok(())
     }
 
@@ -775,14 +807,19 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
         }
         let uids: Vec<u32> = retries.iter().map(|r| r.uid).collect();
         let (messages, missing) = self.server.fetch_batch(&uids, FetchParts::Full).await?;
-        let returned: Vec<u32> = messages.iter().map(|m| m.uid).collect();
-        self.commit(
-            folder,
-            uid_validity,
-            messages.into_iter().map(new_email).collect(),
-            FolderCursors::default(),
-        )
-        .await?;
+        let refused = self
+            .commit(
+                folder,
+                uid_validity,
+                messages.into_iter().map(new_email).collect(),
+                FolderCursors::default(),
+            )
+            .await?;
+        let returned: Vec<u32> = uids
+            .iter()
+            .copied()
+            .filter(|uid| !missing.contains(uid) && !refused.contains(uid))
+            .collect();
         self.store
             .clear_retry_uids(folder.id, uid_validity, returned)
             .await?;
@@ -795,27 +832,26 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
                     "listed but not returned by FETCH".into(),
                 )
                 .await?;
-            let exhausted: Vec<u32> = retries
-                .iter()
-                .filter(|r| {
-                    missing.contains(&r.uid) && r.attempts + 1 >= self.config.max_retry_attempts
-                })
-                .map(|r| r.uid)
-                .collect();
-            if !exhausted.is_empty() {
-                tracing::warn!(
-                    ?exhausted,
-                    "the server keeps listing these UIDs without returning them: given up"
-                );
-                self.store
-                    .clear_retry_uids(folder.id, uid_validity, exhausted.clone())
-                    .await?;
-                self.report.reported_uids.extend(
-                    exhausted
-                        .into_iter()
-                        .map(|uid| (folder.full_name.clone(), uid)),
-                );
-            }
+        }
+        let failed: Vec<u32> = missing.into_iter().chain(refused).collect();
+        let exhausted: Vec<u32> = retries
+            .iter()
+            .filter(|r| failed.contains(&r.uid) && r.attempts + 1 >= self.config.max_retry_attempts)
+            .map(|r| r.uid)
+            .collect();
+        if !exhausted.is_empty() {
+            tracing::warn!(
+                ?exhausted,
+                "these UIDs keep coming back empty or refused by the database: given up and reported"
+            );
+            self.store
+                .clear_retry_uids(folder.id, uid_validity, exhausted.clone())
+                .await?;
+            self.report.reported_uids.extend(
+                exhausted
+                    .into_iter()
+                    .map(|uid| (folder.full_name.clone(), uid)),
+            );
         }
         Ok(())
     }

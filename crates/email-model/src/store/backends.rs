@@ -825,7 +825,8 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn store_batch(&self, batch: EmailBatch) -> Result<BatchReport> {
+            async fn store_batch(&self, mut batch: EmailBatch) -> Result<BatchReport> {
+                batch.emails.iter_mut().for_each(crate::rules::make_storable);
                 let attachment_limit = self.options.attachment_limit;
                 let mut conn = self.connection().await?;
                 conn.transaction::<_, StoreError, _>(async |conn| {

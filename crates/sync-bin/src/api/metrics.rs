@@ -44,6 +44,11 @@ pub(super) async fn metrics<S: Store + Clone + 'static>(
             counters.bytes_sent.load(Ordering::Relaxed),
         ),
         (
+            "imap_sync_message_failures_total",
+            "Messages the database refused; set aside for a retry, the rest of their folder stored.",
+            counters.message_failures.load(Ordering::Relaxed),
+        ),
+        (
             "imap_sync_folder_errors_total",
             "Folders that failed within a mailbox's sync.",
             counters.folder_errors.load(Ordering::Relaxed),
