@@ -72,6 +72,7 @@ fn with_advisory_lock<T>(
 
 /// Runs the pending migrations on a SQLite file; returns the versions run.
 pub fn migrate_sqlite(path: &Path) -> Result<Vec<String>> {
+    private_sqlite_files(path)?;
     let mut connection = diesel::SqliteConnection::establish(&path.to_string_lossy())
         .map_err(|e| StoreError::Connection(e.to_string()))?;
     connection
@@ -88,4 +89,37 @@ pub fn revert_all_sqlite(path: &Path) -> Result<Vec<String>> {
         .revert_all_migrations(SQLITE_MIGRATIONS)
         .map(|versions| versions.iter().map(ToString::to_string).collect())
         .map_err(migration_error)
+}
+
+/// The mirror holds the users' mail: its SQLite file is created owner-only (0600) before
+/// SQLite opens it, and SQLite gives its `-wal` and `-shm` files the main file's mode. Files
+/// a looser older version left are tightened.
+pub fn private_sqlite_files(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let io = |what: &str, error: std::io::Error| {
+            StoreError::Connection(format!("{what} {}: {error}", path.display()))
+        };
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(io("creating", error)),
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            if let Ok(metadata) = std::fs::metadata(&file)
+                && metadata.permissions().mode() & 0o077 != 0
+            {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|error| io("restricting", error))?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -9,8 +9,9 @@
 //! # Logging and secrets
 //! Nothing in this crate logs a password or token. async-imap, underneath, logs every line it
 //! sends at TRACE level through the `log` crate — the LOGIN password and the XOAUTH2 string
-//! included. A binary that installs a logger **must** add [`REQUIRED_LOG_DIRECTIVES`] to its
-//! filter, whatever level the user asks for.
+//! included. A binary that installs a logger **must** drop those records whatever filter the
+//! user sets: [`may_log`] says which targets may be written (the `imap-sync` binary applies it
+//! at the `log` bridge and as a layer filter no `RUST_LOG` directive overrides).
 //!
 //! Architecture invariant: this crate depends on no other crate of the workspace. It knows no
 //! database and no sync policy, so it can be reused alone as an IMAP library.
@@ -51,8 +52,23 @@ pub use seam::MockMailServer;
 pub use search::{CompiledSearch, Criterion, SearchQuery};
 pub use stream::{ByteCounters, SentCommand};
 
-/// Filter directives a binary must add to its log filter: they keep async-imap's TRACE
-/// logging of raw commands (which include the LOGIN password and the XOAUTH2 string) out of
-/// the logs. For tracing-subscriber: `EnvFilter::new(format!("{user_filter},{REQUIRED_LOG_DIRECTIVES}"))`
-/// — later directives for the same target win.
-pub const REQUIRED_LOG_DIRECTIVES: &str = "async_imap=info";
+/// The crates whose logs carry raw protocol lines, secrets included: async-imap logs every
+/// line it sends (the LOGIN password, the XOAUTH2 string) at TRACE through the `log` crate.
+pub const SECRET_BEARING_LOG_CRATES: &[&str] = &["async_imap"];
+
+/// Whether a log record from `target` may be written at all. A binary applies this as a
+/// filter that every record must pass besides the user's own (`RUST_LOG`), so no directive,
+/// however specific, lets a secret-bearing line through — and drops those crates at the
+/// `log` bridge too (`tracing_log::LogTracer::builder().ignore_crate(..)`).
+pub fn may_log(target: &str) -> bool {
+    !SECRET_BEARING_LOG_CRATES.iter().any(|krate| {
+        target == *krate
+            || target
+                .strip_prefix(krate)
+                .is_some_and(|rest| rest.starts_with("::"))
+    })
+}
+
+/// Filter directives for binaries that use only an `EnvFilter`; prefer [`may_log`], which a
+/// more specific directive cannot override.
+pub const REQUIRED_LOG_DIRECTIVES: &str = "async_imap=off";

@@ -29,21 +29,30 @@ use sync_core::ImapServerFactory;
 use crate::cli::{Cli, Command, LogFormat};
 use crate::settings::Settings;
 
+/// Logs to stderr at the user's `RUST_LOG` (info by default). Records of crates that log raw
+/// protocol lines (async-imap: passwords, tokens) are dropped twice over, whatever `RUST_LOG`
+/// says: at the `log` bridge, and by a layer filter every record must pass besides the user's.
 fn init_logging(format: LogFormat) {
-    let user_filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
-    // Whatever the user asks for, async-imap's raw command logging (passwords) stays capped.
-    let filter = tracing_subscriber::EnvFilter::new(format!(
-        "{user_filter},{}",
-        imap_connector::REQUIRED_LOG_DIRECTIVES
-    ));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::{Layer as _, filter};
+    let user_filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let mut bridge = tracing_log::LogTracer::builder();
+    for krate in imap_connector::SECRET_BEARING_LOG_CRATES {
+        bridge = bridge.ignore_crate(*krate);
+    }
+    let _ = bridge.init();
+    let never_secrets = filter::filter_fn(|meta| imap_connector::may_log(meta.target()));
+    let layer = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    let layer = match format {
+        LogFormat::Text => layer.boxed(),
+        LogFormat::Json => layer.json().boxed(),
+    };
+    let subscriber = tracing_subscriber::registry()
+        .with(layer.with_filter(user_filter).with_filter(never_secrets));
+    let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
 #[tokio::main]

@@ -168,6 +168,31 @@ async fn add_sync_and_status_a_mailbox(backend: &Backend) {
     ] {
         assert!(!log.contains(&secret), "the password reached the log");
     }
+    // Issue 15: no RUST_LOG value and no log format lets async-imap's raw lines through.
+    for filter in [
+        "async_imap=trace",
+        "async_imap::imap_stream=trace",
+        "off,async_imap::imap_stream=trace",
+        "imap_connector=trace,async_imap::imap_stream=trace",
+    ] {
+        for format in ["text", "json"] {
+            let checked = run(backend
+                .imap_sync(&["--log-format", format, "mailbox", "check", &id])
+                .env("RUST_LOG", filter));
+            let log = String::from_utf8_lossy(&checked.stderr);
+            for secret in [
+                endpoint.password.clone(),
+                b64.encode(&endpoint.password),
+                b64.encode(format!("\0{user}\0{}", endpoint.password)),
+            ] {
+                assert!(
+                    !log.contains(&secret),
+                    "{filter} {format}: the password reached the log"
+                );
+            }
+            assert!(!log.contains("encode: input"), "{filter} {format}: {log}");
+        }
+    }
 
     let status = backend.json(&["status", "--json"]);
     assert_eq!(folder(&status[0]["folders"], "INBOX")["messages"], 12);

@@ -700,6 +700,17 @@ async fn hostile_requests_get_a_4xx_naming_the_field_and_nothing_reaches_the_ser
         "{email}"
     );
 
+    // The mirror holds the user's mail: owner-only, like its key, WAL and shared memory.
+    let Database::Sqlite(path) = &database else {
+        unreachable!()
+    };
+    for suffix in ["", ".key", "-wal", "-shm"] {
+        use std::os::unix::fs::PermissionsExt as _;
+        let file = format!("{}{suffix}", path.display());
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{file} is {mode:o}");
+    }
+
     // Without a token: a foreign Host (DNS rebinding), a foreign Origin, a form's content type.
     let address = daemon.address.clone();
     let send = |method: &str, path: &str, headers: &[(&str, String)]| {

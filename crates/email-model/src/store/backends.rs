@@ -153,6 +153,7 @@ impl PgStore {
 impl SqliteStore {
     /// Opens an already migrated SQLite file.
     pub fn open(path: &Path, keyring: Keyring, options: StoreOptions) -> Result<Self> {
+        crate::migrate::private_sqlite_files(path)?;
         let mut config = ManagerConfig::<SqliteConnection>::default();
         config.custom_setup = Box::new(|url| {
             let url = url.to_owned();
