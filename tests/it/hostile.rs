@@ -1,6 +1,8 @@
 //! Hostile input (issue 15): values that would break an IMAP command never reach the wire,
 //! whoever passes them — the connector refuses them itself, the store refuses to record them.
 
+use std::collections::BTreeSet;
+
 use imap_connector::{ConnectorError, ImapConnector, SearchQuery, Security};
 use integration_tests::connector_config;
 use test_support::{DovecotVariant, RawImap, shared_dovecot};
@@ -88,4 +90,117 @@ async fn the_connector_refuses_arguments_that_would_splice_a_second_command() {
         assert!(folders.iter().any(|f| f.contains("Victim")), "{folders:?}");
         assert!(folders.iter().any(|f| f.contains("INBOX")), "{folders:?}");
     }
+}
+
+/// Messages that share every header a digest of Date, From, To and Subject could see — no
+/// headers at all, or the same Message-ID and headers — but differ in their bodies (some of the
+/// same size). Each entry: its body's marker and its bytes.
+fn look_alike_messages() -> Vec<(&'static str, Vec<u8>)> {
+    let same_headers = "Message-ID: <same@x.test>\r\nDate: Mon, 02 Nov 2026 10:00:00 +0000\r\nFrom: a@x.test\r\nTo: b@x.test\r\nSubject: same\r\n\r\n";
+    let mut messages: Vec<(&'static str, Vec<u8>)> = Vec::new();
+    for marker in ["bodyAA", "bodyBB", "bodyCC-longer"] {
+        messages.push((marker, format!("\r\n{marker}\r\n").into_bytes()));
+        messages.push((marker, format!("{same_headers}{marker}\r\n").into_bytes()));
+    }
+    // The same bytes again: one email with two memberships.
+    let copy = messages[1].clone();
+    messages.push(copy);
+    messages.push((
+        "sentinel",
+        b"Message-ID: <sentinel@x.test>\r\nSubject: sentinel\r\n\r\nsentinel\r\n".to_vec(),
+    ));
+    messages
+}
+
+async fn corpus_state<S: email_model::Store>(
+    store: S,
+    mailbox: i64,
+    folder: &str,
+) -> Vec<(u32, i64, String)> {
+    let folder = store
+        .folders(mailbox)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.full_name == folder)
+        .unwrap();
+    let mut state = Vec::new();
+    for membership in store.memberships(folder.id).await.unwrap() {
+        let email = store.email(membership.email_id).await.unwrap().unwrap();
+        state.push((
+            membership.uid,
+            email.id,
+            email.body_text.unwrap_or_default(),
+        ));
+    }
+    state.sort();
+    state
+}
+
+async fn corpus_of(rig: &crate::sync::Rig) -> Vec<(u32, i64, String)> {
+    if rig.is_postgres() {
+        corpus_state(rig.pg(), rig.mailbox_id, "Corpus").await
+    } else {
+        corpus_state(rig.sqlite(), rig.mailbox_id, "Corpus").await
+    }
+}
+
+/// Issue 15: two messages whose bytes differ are two emails, even with no headers or the same
+/// Message-ID and headers; one message twice is one email; a UIDVALIDITY re-key keeps every
+/// UID on the right email.
+async fn look_alikes_stay_apart(backend: crate::sync::Backend) {
+    let rig = crate::sync::rig_on(backend, crate::sync::dovecot(), "look-alike", 30).await;
+    let mut raw = rig.raw().await;
+    raw.create_folder("Corpus").await.unwrap();
+    let messages = look_alike_messages();
+    for (_, bytes) in &messages {
+        raw.append("Corpus", &[], None, bytes).await.unwrap();
+    }
+    rig.sync(3).await;
+    rig.switch_folder("Corpus", true).await;
+    let check = |state: &[(u32, i64, String)], step: &str| {
+        assert_eq!(state.len(), messages.len(), "{step}: {state:?}");
+        for ((uid, _, body), (marker, _)) in state.iter().zip(&messages) {
+            assert!(
+                body.contains(marker),
+                "{step}: UID {uid} shows {body:?}, not {marker}"
+            );
+        }
+        let emails: BTreeSet<i64> = state.iter().map(|(_, id, _)| *id).collect();
+        assert_eq!(
+            emails.len(),
+            messages.len() - 1,
+            "{step}: one email per distinct message"
+        );
+    };
+    let (_, status) = rig.sync(3).await;
+    assert_eq!(status, sync_core::OutcomeStatus::Success);
+    let first = corpus_of(&rig).await;
+    check(&first, "first sync");
+    let (_, status) = rig.sync(3).await;
+    assert_eq!(status, sync_core::OutcomeStatus::Success);
+    assert_eq!(
+        corpus_of(&rig).await,
+        first,
+        "a second sync changes nothing"
+    );
+
+    crate::sync_changes::recreate_with_same_mail(&mut raw, "Corpus").await;
+    let (_, status) = rig.sync(3).await;
+    assert_eq!(status, sync_core::OutcomeStatus::Success);
+    let rekeyed = corpus_of(&rig).await;
+    check(&rekeyed, "after the UIDVALIDITY change");
+    let ids =
+        |state: &[(u32, i64, String)]| state.iter().map(|(_, id, _)| *id).collect::<BTreeSet<_>>();
+    assert_eq!(ids(&rekeyed), ids(&first), "the same emails, no duplicates");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn look_alikes_stay_apart_on_postgres() {
+    look_alikes_stay_apart(crate::sync::Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn look_alikes_stay_apart_on_sqlite() {
+    look_alikes_stay_apart(crate::sync::Backend::Sqlite).await;
 }

@@ -811,12 +811,16 @@ async fn a_uidvalidity_remap_keeps_known_mail_and_fetches_only_new<S: Store>(sto
         .map(|e| (e.subject, e.id))
         .collect();
 
-    let unknown = message(12, "new@x", "new").identity();
+    let unknown = message(12, "new@x", "new").known_keys();
     let report = store
         .remap_uid_validity(
             inbox,
             2000,
-            vec![(10, one.identity()), (11, two.identity()), (12, unknown)],
+            vec![
+                (10, one.known_keys()),
+                (11, two.known_keys()),
+                (12, unknown),
+            ],
             FolderCursors {
                 synced_up_to_uid: Some(11),
                 uid_next: Some(13),

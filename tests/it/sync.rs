@@ -135,7 +135,7 @@ impl Rig {
     }
 
     /// Runs one sync in-process; returns the committed batches (folder, UIDs) and the status.
-    async fn sync(&self, batch_size: usize) -> (Vec<(String, Vec<u32>)>, OutcomeStatus) {
+    pub(crate) async fn sync(&self, batch_size: usize) -> (Vec<(String, Vec<u32>)>, OutcomeStatus) {
         let batches = Arc::new(Mutex::new(Vec::new()));
         let sink = batches.clone();
         let progress: sync_core::ProgressSink = Arc::new(move |event: &ProgressEvent| {

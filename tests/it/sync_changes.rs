@@ -440,7 +440,7 @@ async fn scenario(backend: Backend, variant: DovecotVariant) {
 }
 
 /// Deletes `folder` and creates it again holding copies of the same mail: a new UIDVALIDITY.
-async fn recreate_with_same_mail(raw: &mut RawImap, folder: &str) {
+pub(crate) async fn recreate_with_same_mail(raw: &mut RawImap, folder: &str) {
     for command in [
         "CREATE Rebuilt".to_owned(),
         format!("SELECT {folder}"),

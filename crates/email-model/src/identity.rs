@@ -3,14 +3,18 @@
 //! # Identity
 //! Within one mailbox an email is identified by, in order of preference:
 //! 1. a server-given id: Gmail's X-GM-MSGID (`gm:<id>`), or RFC 8474 EMAILID (`oid:<id>`);
-//! 2. its Message-ID plus a digest of stable headers (`mid:<message-id>#<digest>`), so that two
-//!    different messages reusing one Message-ID stay two;
-//! 3. without a Message-ID, the digest alone (`dig:<digest>`).
+//! 2. its content: `mid:<message-id>#<key>` with a Message-ID, `dig:<key>` without one, where
+//!    the key is `h<header digest>.<body size>.<body digest>` — a digest of every header field
+//!    but those servers add or rewrite themselves (`X-UID`, `Status`, `X-Keywords`, …), the
+//!    body's size, and a digest of the body's bytes (`-` when the body was not downloaded: over
+//!    the size limit). Two messages whose bytes differ are two emails; the same message copied
+//!    or moved to another folder, or renumbered by a UIDVALIDITY change, is one email.
 //!
-//! The digest is SHA-256 over the Date (as UTC seconds), the From address, the To addresses
-//! (sorted) and the Subject, lowercased where case does not matter. The same message copied or
-//! moved to another folder has the same headers, hence the same identity: it is one email with
-//! two memberships.
+//! A UIDVALIDITY re-key reads headers and sizes only, so it matches on the **header key** (the
+//! identity without its body digest): a UID is re-keyed when its header key names exactly one
+//! email and no other UID of the folder has that key; otherwise it is fetched whole and matched
+//! by identity. Rows written before content keys existed keep their old identity (a digest of
+//! Date, From, To and Subject) as their header key, and a re-key matches them by it.
 //!
 //! # Threads
 //! An email joins the thread of any Message-ID it names (its own, In-Reply-To, References) that
@@ -22,6 +26,15 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+/// What tells a message's bytes from another's (computed by the connector from the bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContentKey {
+    pub header_digest: String,
+    pub body_size: u64,
+    /// `None` when the body was not downloaded.
+    pub body_digest: Option<String>,
+}
+
 /// The headers identity is made of.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct IdentityInput<'a> {
@@ -32,20 +45,52 @@ pub struct IdentityInput<'a> {
     pub subject: Option<&'a str>,
     pub gmail_message_id: Option<u64>,
     pub email_id: Option<&'a str>,
+    /// The message's content; without it (rows from before, a host's own code) the digest of
+    /// Date, From, To and Subject stands in.
+    pub content: Option<&'a ContentKey>,
 }
 
 /// The identity of an email within its mailbox (see the module documentation).
 pub fn identity(input: &IdentityInput<'_>) -> String {
+    keyed(input, true)
+}
+
+/// The identity without the body digest: what a headers-only fetch can match on.
+pub fn header_key(input: &IdentityInput<'_>) -> String {
+    keyed(input, false)
+}
+
+/// The identity as it was before content keys: how older rows are known.
+pub fn legacy_identity(input: &IdentityInput<'_>) -> String {
+    keyed(
+        &IdentityInput {
+            content: None,
+            ..*input
+        },
+        true,
+    )
+}
+
+fn keyed(input: &IdentityInput<'_>, with_body: bool) -> String {
     if let Some(id) = input.gmail_message_id {
         return format!("gm:{id}");
     }
     if let Some(id) = input.email_id.filter(|id| !id.is_empty()) {
         return format!("oid:{id}");
     }
-    let digest = header_digest(input);
+    let key = match input.content {
+        Some(content) if with_body => format!(
+            "h{}.{}.{}",
+            content.header_digest,
+            content.body_size,
+            content.body_digest.as_deref().unwrap_or("-")
+        ),
+        Some(content) => format!("h{}.{}", content.header_digest, content.body_size),
+        None => header_digest(input),
+    };
     match input.message_id.map(str::trim).filter(|id| !id.is_empty()) {
-        Some(message_id) => format!("mid:{}#{digest}", normalize_message_id(message_id)),
-        None => format!("dig:{digest}"),
+        Some(message_id) => format!("mid:{}#{key}", normalize_message_id(message_id)),
+        None => format!("dig:{key}"),
     }
 }
 
@@ -150,6 +195,33 @@ mod tests {
         object.email_id = Some("M6d9");
         assert_eq!(identity(&object), "oid:M6d9");
         assert!(identity(&input(None, "Report", &[])).starts_with("dig:"));
+    }
+
+    #[test]
+    fn content_keys_tell_bodies_apart_and_header_keys_drop_the_body_digest() {
+        let content = |body: &str| ContentKey {
+            header_digest: "abc".into(),
+            body_size: 4,
+            body_digest: Some(body.into()),
+        };
+        let (one, two) = (content("d1"), content("d2"));
+        let with = |content| IdentityInput {
+            content: Some(content),
+            ..input(None, "Same", &[])
+        };
+        assert_ne!(identity(&with(&one)), identity(&with(&two)));
+        assert_eq!(identity(&with(&one)), "dig:habc.4.d1");
+        assert_eq!(header_key(&with(&one)), header_key(&with(&two)));
+        assert_eq!(header_key(&with(&one)), "dig:habc.4");
+        assert_eq!(
+            legacy_identity(&with(&one)),
+            identity(&input(None, "Same", &[]))
+        );
+        let headers_only = ContentKey {
+            body_digest: None,
+            ..one.clone()
+        };
+        assert_eq!(identity(&with(&headers_only)), "dig:habc.4.-");
     }
 
     #[test]

@@ -317,14 +317,40 @@ pub struct NewEmail {
     pub body_state: BodyState,
     pub attachments: Vec<NewAttachment>,
     pub parse_problems: Vec<String>,
+    /// What tells this message's bytes from another's; identity is built from it.
+    pub content: Option<crate::identity::ContentKey>,
 }
 
 impl NewEmail {
     /// This message's identity within its mailbox (see [`crate::identity`]): what makes two
-    /// copies one email, and what a UIDVALIDITY remap matches on.
+    /// copies one email.
     pub fn identity(&self) -> String {
+        self.with_identity_input(crate::identity::identity)
+    }
+
+    /// What a UIDVALIDITY re-key matches on (headers and size, no body): see
+    /// [`crate::identity::header_key`].
+    pub fn header_key(&self) -> String {
+        self.with_identity_input(crate::identity::header_key)
+    }
+
+    /// The keys an email of this message may be known by: its header key, and the identity
+    /// rows stored before content keys carry.
+    pub fn known_keys(&self) -> Vec<String> {
+        let mut keys = vec![self.header_key()];
+        let legacy = self.with_identity_input(crate::identity::legacy_identity);
+        if !keys.contains(&legacy) {
+            keys.push(legacy);
+        }
+        keys
+    }
+
+    fn with_identity_input(
+        &self,
+        key: fn(&crate::identity::IdentityInput<'_>) -> String,
+    ) -> String {
         let to: Vec<&str> = self.to.iter().filter_map(|a| a.email.as_deref()).collect();
-        crate::identity::identity(&crate::identity::IdentityInput {
+        key(&crate::identity::IdentityInput {
             message_id: self.message_id.as_deref(),
             date: self.sent_at,
             from: self.from.as_ref().and_then(|a| a.email.as_deref()),
@@ -332,6 +358,7 @@ impl NewEmail {
             subject: self.subject.as_deref(),
             gmail_message_id: self.gmail_message_id,
             email_id: self.email_id.as_deref(),
+            content: self.content.as_ref(),
         })
     }
 }
@@ -427,6 +454,9 @@ pub struct RemapReport {
     pub dropped: usize,
     /// New UIDs whose identity the mailbox does not know: the only mail to fetch.
     pub to_fetch: Vec<u32>,
+    /// New UIDs whose header key names several emails, or one email that several UIDs share:
+    /// fetched whole, whatever the window, and matched by identity.
+    pub ambiguous: Vec<u32>,
 }
 
 /// A UID the server listed but did not return, to try again later.

@@ -100,6 +100,7 @@ diesel::table! {
         parse_problems -> Text,
         orphaned_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        header_key -> Nullable<Text>,
     }
 }
 

@@ -723,6 +723,7 @@ fn message_from(
     let raw = section?;
     let with_body = kind == CommandKind::WholeMessages;
     let (headers, parsed_body, problems) = parse(raw, with_body);
+    let content = crate::content::content_key(raw, with_body, size);
     let body = match kind {
         CommandKind::WholeMessages => parsed_body.unwrap_or(Body::HeadersOnly),
         CommandKind::HeadersOnly => Body::HeadersOnly,
@@ -743,6 +744,7 @@ fn message_from(
         headers,
         body,
         problems,
+        content,
     })
 }
 

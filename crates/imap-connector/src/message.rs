@@ -111,6 +111,8 @@ pub struct FetchedMessage {
     pub headers: Headers,
     pub body: Body,
     pub problems: Vec<ParseProblem>,
+    /// What tells this message's bytes from another's (identity is built from it).
+    pub content: crate::ContentKey,
 }
 
 /// Parses `raw` (a whole message, or only its header) into headers and, when `with_body`,

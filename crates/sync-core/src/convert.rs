@@ -107,6 +107,11 @@ pub(crate) fn new_email(message: FetchedMessage) -> NewEmail {
         body_state,
         attachments,
         parse_problems: message.problems.iter().map(problem_text).collect(),
+        content: Some(email_model::identity::ContentKey {
+            header_digest: message.content.header_digest,
+            body_size: message.content.body_size,
+            body_digest: message.content.body_digest,
+        }),
     };
     // Before the identity is taken from it: the store and a UIDVALIDITY remap see the same text.
     email_model::rules::make_storable(&mut email);

@@ -364,6 +364,26 @@ where
         }
     }
 
+    /// Whether the synced INBOX on the server is ahead of the mirror's: another UIDVALIDITY or
+    /// another UIDNEXT than the last sync recorded.
+    async fn inbox_moved_on(
+        &self,
+        mailbox_id: i64,
+        selected: &imap_connector::SelectedFolder,
+    ) -> bool {
+        let Ok(folders) = self.store.folders(mailbox_id).await else {
+            return false;
+        };
+        let Some(inbox) = folders
+            .iter()
+            .find(|f| f.full_name.eq_ignore_ascii_case("INBOX") && f.sync_enabled)
+        else {
+            return false;
+        };
+        inbox.uid_validity != selected.uid_validity
+            || (selected.uid_next.is_some() && inbox.uid_next != selected.uid_next)
+    }
+
     async fn start_watchers(
         self: &Arc<Self>,
         watchers: &mut tokio::task::JoinSet<()>,
@@ -462,17 +482,25 @@ where
                 _ => break,
             };
             let mut server = self.factory.server_for(&mailbox, secret);
-            let selected = server.select("INBOX").await;
-            if let Err(error) = selected {
-                tracing::info!(%error, mailbox = mailbox.id, "watcher could not open INBOX");
-                let _ = server.logout().await;
-                synchronizer.keep_rotated_secret(mailbox.id).await;
-                break;
-            }
+            let selected = match server.select("INBOX").await {
+                Ok(selected) => selected,
+                Err(error) => {
+                    tracing::info!(%error, mailbox = mailbox.id, "watcher could not open INBOX");
+                    let _ = server.logout().await;
+                    synchronizer.keep_rotated_secret(mailbox.id).await;
+                    break;
+                }
+            };
             self.counters
                 .idle_connections
                 .fetch_add(1, Ordering::Relaxed);
-            let mut trigger = None;
+            // IDLE reports what changes from now on: mail that arrived since the last sync (before
+            // this watcher started, or while it was syncing) is found by comparing the mirror's
+            // INBOX with what SELECT says.
+            let mut trigger = self
+                .inbox_moved_on(mailbox.id, &selected)
+                .await
+                .then_some(Trigger::Idle);
             while trigger.is_none() && !is_stopped(&stop) {
                 let due_in = next_due.saturating_duration_since(tokio::time::Instant::now());
                 if due_in.is_zero() {

@@ -753,7 +753,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
             pairs.extend(
                 messages
                     .into_iter()
-                    .map(|m| (m.uid, new_email(m).identity())),
+                    .map(|m| (m.uid, new_email(m).known_keys())),
             );
         }
         let report = self
@@ -774,7 +774,8 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
             remapped = report.remapped,
             dropped = report.dropped,
             new = report.to_fetch.len(),
-            "UIDVALIDITY changed: memberships re-keyed by identity"
+            ambiguous = report.ambiguous.len(),
+            "UIDVALIDITY changed: memberships re-keyed by header key"
         );
         let window_start = folder.window_start.unwrap_or_else(|| self.window_start());
         let key = if folder.folder_type == "sent" {
@@ -787,11 +788,15 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
             .await?
             .into_iter()
             .collect();
-        let to_fetch: Vec<u32> = report
+        // Ambiguous UIDs may be known mail outside the window: fetched whole all the same, so
+        // that none is dropped from the mirror.
+        let mut to_fetch: Vec<u32> = report
             .to_fetch
             .into_iter()
             .filter(|uid| in_window.contains(uid))
+            .chain(report.ambiguous)
             .collect();
+        to_fetch.sort_unstable();
         self.fetch_in_batches(folder, uid_validity, to_fetch, |_, _| {
             FolderCursors::default()
         })

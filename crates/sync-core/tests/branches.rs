@@ -120,6 +120,11 @@ fn message(uid: u32, problems: Vec<ParseProblem>) -> FetchedMessage {
             attachments: vec![],
         },
         problems,
+        content: imap_connector::ContentKey {
+            header_digest: format!("{uid:024x}"),
+            body_size: 10,
+            body_digest: Some(format!("{uid:032x}")),
+        },
     }
 }
 

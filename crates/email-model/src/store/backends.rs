@@ -319,6 +319,7 @@ fn new_email_row(
     NewEmailRow {
         mailbox_id,
         identity,
+        header_key: Some(email.header_key()),
         message_id: email.message_id.as_deref().map(normalize_message_id),
         subject: email.subject.clone(),
         from_name: email.from.as_ref().and_then(|a| a.name.clone()),
@@ -1239,7 +1240,7 @@ macro_rules! impl_store {
                 &self,
                 folder_id: i64,
                 new_uid_validity: u32,
-                server: Vec<(u32, String)>,
+                server: Vec<(u32, Vec<String>)>,
                 cursors: FolderCursors,
             ) -> Result<RemapReport> {
                 let mut conn = self.connection().await?;
@@ -1252,10 +1253,45 @@ macro_rules! impl_store {
                         .optional()?
                         .ok_or_else(|| StoreError::NotFound(format!("folder {folder_id}")))?;
                     let new_validity = i64::from(new_uid_validity);
-                    // Which identities the mailbox knows among the server's messages.
-                    let identities: Vec<&String> = server.iter().map(|(_, identity)| identity).collect();
-                    let mut known: HashMap<String, i64> = HashMap::new();
-                    load_email_ids!(conn, folder.mailbox_id, identities, known);
+                    // Which emails the mailbox knows by the server's messages' keys.
+                    let keys: Vec<&String> = server.iter().flat_map(|(_, keys)| keys).collect();
+                    let mut known_by_key: HashMap<String, Vec<i64>> = HashMap::new();
+                    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+                        let found: Vec<(Option<String>, i64)> = emails::table
+                            .filter(emails::mailbox_id.eq(folder.mailbox_id))
+                            .filter(emails::header_key.eq_any(chunk))
+                            .select((emails::header_key, emails::id))
+                            .load(conn)
+                            .await?;
+                        for (key, id) in found {
+                            let ids = known_by_key.entry(key.unwrap_or_default()).or_default();
+                            if !ids.contains(&id) {
+                                ids.push(id);
+                            }
+                        }
+                    }
+                    let candidates: Vec<(u32, Vec<i64>)> = server
+                        .iter()
+                        .map(|(uid, keys)| {
+                            let mut ids: Vec<i64> = keys
+                                .iter()
+                                .filter_map(|key| known_by_key.get(key))
+                                .flatten()
+                                .copied()
+                                .collect();
+                            ids.sort_unstable();
+                            ids.dedup();
+                            (*uid, ids)
+                        })
+                        .collect();
+                    // An email named by several UIDs' keys: which UID is which is not knowable
+                    // from headers (the same message twice, or two that differ in their bodies).
+                    let mut named_by: HashMap<i64, usize> = HashMap::new();
+                    for (_, ids) in &candidates {
+                        for id in ids {
+                            *named_by.entry(*id).or_default() += 1;
+                        }
+                    }
                     // The old memberships go; their flags carry over to the re-keyed ones.
                     let old: Vec<MembershipRow> = memberships::table
                         .filter(memberships::folder_id.eq(folder_id))
@@ -1274,9 +1310,11 @@ macro_rules! impl_store {
                     .await?;
                     let mut report = RemapReport::default();
                     let mut rows: Vec<NewMembershipRow> = Vec::new();
-                    for (uid, identity) in &server {
-                        match known.get(identity) {
-                            Some(&email_id) => {
+                    for (uid, ids) in &candidates {
+                        match ids.as_slice() {
+                            [] => report.to_fetch.push(*uid),
+                            [email_id] if named_by.get(email_id) == Some(&1) => {
+                                let email_id = *email_id;
                                 let (flags, modseq) = old_flags.get(&email_id).cloned().unwrap_or_default();
                                 rows.push(NewMembershipRow {
                                     folder_id,
@@ -1287,7 +1325,7 @@ macro_rules! impl_store {
                                     modseq,
                                 });
                             }
-                            None => report.to_fetch.push(*uid),
+                            _ => report.ambiguous.push(*uid),
                         }
                     }
                     let kept: HashSet<i64> = rows.iter().map(|r| r.email_id).collect();
@@ -1295,6 +1333,19 @@ macro_rules! impl_store {
                     report.dropped = old.iter().filter(|m| !kept.contains(&m.email_id)).count();
                     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
                         upsert_memberships!($variant, conn, chunk);
+                    }
+                    // A re-keyed email is in a folder: whatever marked it orphaned (a move seen
+                    // from its old folder first) no longer holds.
+                    let kept_ids: Vec<i64> = kept.iter().copied().collect();
+                    for chunk in kept_ids.chunks(ROWS_PER_STATEMENT) {
+                        diesel::update(
+                            emails::table
+                                .filter(emails::id.eq_any(chunk))
+                                .filter(emails::orphaned_at.is_not_null()),
+                        )
+                        .set(emails::orphaned_at.eq(None::<chrono::NaiveDateTime>))
+                        .execute(conn)
+                        .await?;
                     }
                     let dropped_ids: Vec<i64> =
                         old.iter().map(|m| m.email_id).filter(|id| !kept.contains(id)).collect();
@@ -1324,6 +1375,7 @@ macro_rules! impl_store {
                         .execute(conn)
                         .await?;
                     report.to_fetch.sort_unstable();
+                    report.ambiguous.sort_unstable();
                     Ok(report)
                 })
                 .await

@@ -157,15 +157,18 @@ pub trait Store: Send + Sync {
         due_before: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<Mailbox>>> + Send;
 
-    /// After a UIDVALIDITY change: `server` holds each new UID with the identity of its message
-    /// (from its headers). Known mail gets its membership re-keyed (email rows untouched, no
-    /// download); memberships under the old UIDVALIDITY that match nothing go (their emails are
-    /// orphaned); new UIDs of unknown identity are returned to be fetched.
+    /// After a UIDVALIDITY change: `server` holds each new UID with the keys its message may be
+    /// known by ([`crate::NewEmail::known_keys`], from its headers and size). A UID whose keys
+    /// name exactly one email, which no other UID's keys name, gets its membership re-keyed
+    /// (email rows untouched, no download); UIDs whose keys name several emails, or an email
+    /// another UID's keys name too, are returned as ambiguous (to be fetched whole); UIDs of
+    /// unknown keys are returned to be fetched; memberships under the old UIDVALIDITY that are
+    /// not re-keyed go (their emails orphaned unless in another folder).
     fn remap_uid_validity(
         &self,
         folder_id: i64,
         new_uid_validity: u32,
-        server: Vec<(u32, String)>,
+        server: Vec<(u32, Vec<String>)>,
         cursors: FolderCursors,
     ) -> impl Future<Output = Result<RemapReport>> + Send;
 

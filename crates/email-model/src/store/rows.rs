@@ -235,6 +235,7 @@ pub(crate) struct MembershipRow {
 pub(crate) struct NewEmailRow {
     pub(crate) mailbox_id: i64,
     pub(crate) identity: String,
+    pub(crate) header_key: Option<String>,
     pub(crate) message_id: Option<String>,
     pub(crate) subject: Option<String>,
     pub(crate) from_name: Option<String>,
