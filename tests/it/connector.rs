@@ -83,10 +83,21 @@ async fn a_wrong_password_is_invalid_credentials() {
     let endpoint = dovecot(DovecotVariant::Full);
     let mut config = connector_config(endpoint, Security::Tls, &endpoint.fresh_user("wrong"));
     config.credentials = Credentials::Password("not-the-password".to_owned().into());
+    let user = config.user.clone();
     let error = ImapConnector::new(config).connect().await.unwrap_err();
     assert!(
         matches!(error, ConnectorError::InvalidCredentials { .. }),
         "{error:?}"
+    );
+    // A sentence a user can act on: who, where, what the server said, what to do.
+    let text = error.to_string();
+    assert!(
+        text.starts_with("the server refused the login: [AUTHENTICATIONFAILED]")
+            && text.contains(&format!("for {user} at 127.0.0.1:"))
+            && text.contains("check the password")
+            && !text.contains("Some(")
+            && !text.contains("code:"),
+        "{text}"
     );
 }
 
@@ -103,6 +114,13 @@ async fn an_untrusted_certificate_fails_until_its_ca_is_configured() {
         assert!(
             matches!(&error, ConnectorError::Tls(text) if text.contains("certificate")),
             "{error:?}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("self-signed or from an unknown issuer")
+                && error.to_string().contains("imap_extra_ca_file"),
+            "{error}"
         );
 
         config.tls.accept_invalid_certs = true;
@@ -679,6 +697,25 @@ async fn starttls_not_offered_is_refused_before_any_credential_is_sent() {
         "{error:?}"
     );
     assert_eq!(server.finish().await.unwrap(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_refused_starttls_says_so_in_words() {
+    let script = Script::greeting("* OK [CAPABILITY IMAP4rev1 STARTTLS] ready").expect(
+        "STARTTLS",
+        &["{tag} NO [UNAVAILABLE] TLS is down for maintenance"],
+    );
+    let server = ScriptedImapServer::start(script).await.unwrap();
+    let mut config = scripted_config(&server, Credentials::Password("secret".to_owned().into()));
+    config.security = Security::Starttls;
+    let error = ImapConnector::new(config).connect().await.unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.starts_with("STARTTLS was refused by 127.0.0.1:")
+            && text.contains("[UNAVAILABLE] TLS is down for maintenance")
+            && !text.contains("Some("),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]

@@ -89,7 +89,15 @@ pub(crate) async fn establish(
                 client.run_command_and_check_ok("STARTTLS", None),
             )
             .await?
-            .map_err(|e| from_imap(e, &address, false))?;
+            .map_err(|e| match e {
+                async_imap::error::Error::No(text) | async_imap::error::Error::Bad(text) => {
+                    ConnectorError::Tls(format!(
+                        "STARTTLS was refused by {address}: {}; choose TLS (port 993) or ask the server's administrator",
+                        crate::error::server_words(&text)
+                    ))
+                }
+                other => from_imap(other, &address, false),
+            })?;
             // The tap below TLS would now see ciphertext: a new one goes on top.
             tap_active.store(false, Ordering::Relaxed);
             tap_active = Arc::new(AtomicBool::new(true));
@@ -164,15 +172,19 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let connector = tls_connector(&config.tls)?;
-    let name = rustls::pki_types::ServerName::try_from(config.host.clone())
-        .map_err(|e| ConnectorError::Tls(format!("{}: {e}", config.host)))?;
+    let name = rustls::pki_types::ServerName::try_from(config.host.clone()).map_err(|e| {
+        ConnectorError::Tls(format!(
+            "{} is not a host name TLS can check: {e}",
+            config.host
+        ))
+    })?;
     with_timeout(
         config.connect_timeout,
         "TLS handshake",
         connector.connect(name, stream),
     )
     .await?
-    .map_err(|e| ConnectorError::Tls(format!("handshake with {}: {e}", config.host)))
+    .map_err(|e| ConnectorError::Tls(crate::tls::explain_handshake_failure(&config.host, &e)))
 }
 
 /// Reads the greeting; returns the capabilities it announced, if any.
@@ -351,7 +363,9 @@ async fn login(
                             .collect()
                     }),
                 )),
-                Err((error, _client)) => Err(from_imap(error, address, true)),
+                Err((error, _client)) => {
+                    Err(with_login(from_imap(error, address, true), config, address))
+                }
             }
         }
         Credentials::OAuth2AccessToken(token) => xoauth2(config, client, address, token).await,
@@ -393,6 +407,20 @@ async fn xoauth2(
     .await?;
     match result {
         Ok(session) => Ok((session, None)),
-        Err((error, _client)) => Err(from_imap(error, address, true)),
+        Err((error, _client)) => Err(with_login(from_imap(error, address, true), config, address)),
+    }
+}
+
+/// A refused login says whose login, where, and what to do.
+fn with_login(error: ConnectorError, config: &ImapConfig, address: &str) -> ConnectorError {
+    match error {
+        ConnectorError::InvalidCredentials { message } => ConnectorError::InvalidCredentials {
+            message: format!(
+                "{} for {} at {address}; check the password (or the OAuth2 grant) in the mailbox's settings",
+                message.trim_end_matches('.'),
+                config.user
+            ),
+        },
+        other => other,
     }
 }

@@ -7,34 +7,36 @@ use std::time::Duration;
 pub enum ConnectorError {
     /// The server refused the user name and password (or token): `[AUTHENTICATIONFAILED]`,
     /// `[AUTHORIZATIONFAILED]`, `[EXPIRED]`, or a NO to LOGIN without another reason.
-    #[error("invalid credentials: {message}")]
+    #[error("{message}")]
     InvalidCredentials { message: String },
     /// The server refused the login for a reason that is not the password: `[UNAVAILABLE]`,
     /// `[LIMIT]`, `[INUSE]`, too many connections…
-    #[error("login refused ({code}): {message}")]
+    #[error(
+        "the server refused the login for a reason other than the password ([{code}] {message}); imap-sync tries again later"
+    )]
     LoginRefused { code: String, message: String },
     /// The server asks us to slow down (Gmail `[THROTTLED]`, Office 365 "Request is throttled").
-    #[error("throttled by the server: {message}")]
+    #[error("the server asks to slow down ({message}); imap-sync backs off and tries again")]
     Throttled { message: String },
     /// DNS, connection refused or reset, connection lost.
-    #[error("connection to {address}: {source}")]
+    #[error("could not talk to the IMAP server at {address}: {source}")]
     Connection {
         address: String,
         #[source]
         source: std::io::Error,
     },
     /// TLS handshake or certificate failure, or STARTTLS not offered.
-    #[error("TLS: {0}")]
+    #[error("{0}")]
     Tls(String),
     /// No answer in time.
-    #[error("{operation} timed out after {limit:?}")]
+    #[error("the IMAP server did not answer {operation} within {limit:?}")]
     Timeout { operation: String, limit: Duration },
     /// BAD, a NO where OK was needed, or an answer we cannot parse.
-    #[error("protocol: {0}")]
+    #[error("the IMAP server answered unexpectedly: {0}")]
     Protocol(String),
     /// The OAuth2 token endpoint failed for a reason that may pass (a refused refresh is
     /// [`ConnectorError::InvalidCredentials`]).
-    #[error("OAuth2 token endpoint: {0}")]
+    #[error("the OAuth2 token endpoint failed ({0}); imap-sync tries again later")]
     TokenEndpoint(String),
     /// A value that would not be exactly one argument of one command (a flag with a space, a
     /// name with a line break…): nothing was sent.
@@ -44,18 +46,38 @@ pub enum ConnectorError {
         value: String,
         reason: String,
     },
-    #[error("folder not found: {0}")]
+    #[error("the folder {0} does not exist on the server")]
     FolderNotFound(String),
-    #[error("folder cannot be selected: {0}")]
+    #[error("the folder {0} cannot be opened (it only holds other folders)")]
     FolderNotSelectable(String),
 }
 
 pub type Result<T> = std::result::Result<T, ConnectorError>;
 
+/// The words of a server's answer: async-imap hands a NO or BAD over as
+/// `code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")`; this is the
+/// text inside (the response code kept), or the input when it has no such shape.
+pub(crate) fn server_words(raw: &str) -> String {
+    let Some(start) = raw.find("info: Some(\"") else {
+        return raw.trim().to_owned();
+    };
+    let quoted = &raw[start + "info: Some(\"".len()..];
+    let mut text = String::new();
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => text.extend(chars.next()),
+            '"' => break,
+            c => text.push(c),
+        }
+    }
+    text.trim().to_owned()
+}
+
 /// Sorts a server's refusal text into the error a caller can act on.
 pub(crate) fn classify_refusal(text: &str, during_login: bool) -> ConnectorError {
-    let upper = text.to_ascii_uppercase();
-    let message = text.to_owned();
+    let message = server_words(text);
+    let upper = message.to_ascii_uppercase();
     if upper.contains("[THROTTLED]") || upper.contains("THROTTLED") {
         return ConnectorError::Throttled { message };
     }
@@ -80,7 +102,9 @@ pub(crate) fn classify_refusal(text: &str, during_login: bool) -> ConnectorError
         };
     }
     if during_login {
-        return ConnectorError::InvalidCredentials { message };
+        return ConnectorError::InvalidCredentials {
+            message: format!("the server refused the login: {message}"),
+        };
     }
     if upper.contains("[NONEXISTENT]")
         || upper.contains("DOESN'T EXIST")
@@ -101,7 +125,7 @@ pub(crate) fn from_imap(
     use async_imap::error::Error;
     match error {
         Error::No(text) => classify_refusal(&text, during_login),
-        Error::Bad(text) => ConnectorError::Protocol(format!("BAD {text}")),
+        Error::Bad(text) => ConnectorError::Protocol(format!("BAD {}", server_words(&text))),
         Error::Io(source) => ConnectorError::Connection {
             address: address.to_owned(),
             source,
@@ -117,6 +141,23 @@ pub(crate) fn from_imap(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_are_sentences_without_library_debug_text() {
+        let refused = classify_refusal(
+            "code: None, info: Some(\"[AUTHENTICATIONFAILED] Authentication failed.\")",
+            true,
+        );
+        assert_eq!(
+            refused.to_string(),
+            "the server refused the login: [AUTHENTICATIONFAILED] Authentication failed."
+        );
+        assert_eq!(server_words("plain words"), "plain words");
+        assert_eq!(
+            server_words("code: None, info: Some(\"a \\\"b\\\"\")"),
+            "a \"b\""
+        );
+    }
 
     #[test]
     fn refusals_are_sorted_by_their_codes() {

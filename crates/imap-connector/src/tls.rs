@@ -98,3 +98,32 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+/// A failed TLS handshake in words: what is wrong with the certificate and what to do.
+pub(crate) fn explain_handshake_failure(host: &str, error: &std::io::Error) -> String {
+    use rustls::CertificateError as C;
+    let certificate = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .and_then(|error| match error {
+            rustls::Error::InvalidCertificate(certificate) => Some(certificate),
+            _ => None,
+        });
+    let why = match certificate {
+        Some(C::UnknownIssuer) => "its certificate is self-signed or from an unknown issuer; add the issuing CA with imap_extra_ca_file".to_owned(),
+        Some(C::Other(other)) if other.to_string().contains("CaUsedAsEndEntity") => {
+            "it presents a CA certificate as its own (typical of a self-signed one); add it with imap_extra_ca_file".to_owned()
+        }
+        Some(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            format!("its certificate is not valid for the name {host}; use the name the certificate was issued for")
+        }
+        Some(C::Expired | C::ExpiredContext { .. }) => "its certificate has expired".to_owned(),
+        Some(C::NotValidYet | C::NotValidYetContext { .. }) => {
+            "its certificate is not valid yet (check this machine's clock)".to_owned()
+        }
+        Some(C::Revoked) => "its certificate was revoked".to_owned(),
+        Some(other) => format!("its certificate was refused ({other})"),
+        None => error.to_string(),
+    };
+    format!("the TLS handshake with {host} failed: {why}")
+}
