@@ -61,6 +61,7 @@ async fn log_of_logins(filter: &str, guarded: bool) -> String {
         "user@example.test",
         Credentials::OAuth2AccessToken(TOKEN.to_owned().into()),
     );
+    config.connect_policy = integration_tests::rig_connect_policy();
     config.port = server.port();
     config.security = Security::None;
     ImapConnector::new(config).connect().await.unwrap();

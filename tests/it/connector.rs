@@ -144,6 +144,7 @@ async fn a_refused_connection_is_a_connection_error() {
     );
     config.port = port;
     config.security = Security::None;
+    config.connect_policy = integration_tests::rig_connect_policy();
     let error = ImapConnector::new(config).connect().await.unwrap_err();
     assert!(
         matches!(error, ConnectorError::Connection { .. }),
@@ -629,6 +630,7 @@ async fn uid_search_finds_by_date_and_uid_and_surfaces_a_refusal() {
 
 fn scripted_config(server: &ScriptedImapServer, credentials: Credentials) -> ImapConfig {
     let mut config = ImapConfig::new("127.0.0.1", "user@example.test", credentials);
+    config.connect_policy = integration_tests::rig_connect_policy();
     config.port = server.port();
     config.security = Security::None;
     config.connect_timeout = std::time::Duration::from_secs(5);

@@ -184,6 +184,7 @@ fn scripted_config(port: u16, source: Arc<OAuth2TokenProvider>) -> ImapConfig {
         "user@example.test",
         Credentials::OAuth2(source),
     );
+    config.connect_policy = integration_tests::rig_connect_policy();
     config.port = port;
     config.security = Security::None;
     config.command_timeout = Duration::from_secs(5);
@@ -289,6 +290,7 @@ async fn a_sync_exchanges_the_refresh_token_and_stores_the_rotated_one() {
         .await
         .unwrap();
     let mut factory = sync_core::ImapServerFactory::default();
+    factory.connect_policy = integration_tests::rig_connect_policy();
     factory.command_timeout = Duration::from_secs(5);
     let synchronizer =
         sync_core::Synchronizer::new(store.clone(), factory, sync_core::SyncConfig::default());

@@ -130,6 +130,7 @@ impl Rig {
 
     fn factory() -> ImapServerFactory {
         let mut factory = ImapServerFactory::default();
+        factory.connect_policy = integration_tests::rig_connect_policy();
         factory.tls.extra_ca_file = Some(dovecot().ca_file.clone());
         factory
     }

@@ -119,6 +119,7 @@ async fn sync_measured(rig: &Rig) -> (OutcomeStatus, Vec<SentCommand>, u64) {
     let log = Arc::new(Mutex::new(Vec::new()));
     let received = Arc::new(Mutex::new(0));
     let mut inner = ImapServerFactory::default();
+    inner.connect_policy = integration_tests::rig_connect_policy();
     inner.tls.extra_ca_file = Some(rig.endpoint.ca_file.clone());
     let factory = LoggingFactory {
         inner,
@@ -571,6 +572,7 @@ async fn a_settings_change_syncs_folders_at_once_and_mail_later() {
     raw.create_folder("Clients").await.unwrap();
     seed(&mut raw, "INBOX", 60, 3, (1, 10)).await;
     let mut factory = ImapServerFactory::default();
+    factory.connect_policy = integration_tests::rig_connect_policy();
     factory.tls.extra_ca_file = Some(endpoint.ca_file.clone());
     let synchronizer = Synchronizer::new(rig.sqlite(), factory, SyncConfig::default());
     assert_eq!(

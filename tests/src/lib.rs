@@ -64,6 +64,12 @@ pub fn descendants(root: u32) -> Vec<u32> {
     found
 }
 
+/// The rig's servers listen on loopback, which the default connect policy refuses.
+pub fn rig_connect_policy() -> imap_connector::ConnectPolicy {
+    imap_connector::ConnectPolicy::parse(&["127.0.0.0/8".to_owned(), "::1".to_owned()], &[])
+        .expect("loopback networks parse")
+}
+
 /// Connector settings for a fresh mailbox on a rig Dovecot, trusting the rig's CA.
 pub fn connector_config(
     endpoint: &test_support::DovecotEndpoint,
@@ -81,6 +87,7 @@ pub fn connector_config(
         _ => endpoint.plain_port,
     };
     config.tls.extra_ca_file = Some(endpoint.ca_file.clone());
+    config.connect_policy = rig_connect_policy();
     config.connect_timeout = std::time::Duration::from_secs(10);
     config.command_timeout = std::time::Duration::from_secs(30);
     config

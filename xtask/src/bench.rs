@@ -262,8 +262,8 @@ impl BenchDatabase {
             .env("BENCH_PASSWORD", &endpoint.password)
             // On loopback, compression only costs CPU on both ends; the raw client has none.
             .env("IMAP_SYNC__IMAP_COMPRESS", "false")
-            // Every run is due at once: the no-change and incremental syncs are real runs.
-            .env("IMAP_SYNC__SYNC_INTERVAL_MINUTES", "0")
+            // The rig's Dovecot listens on loopback, which the default connect policy refuses.
+            .env("IMAP_SYNC__IMAP_ALLOWED_NETWORKS", "127.0.0.0/8")
             .env("RUST_LOG", "warn");
         if let Ok(size) = std::env::var("BENCH_BATCH_SIZE") {
             command.env("IMAP_SYNC__SYNC_BATCH_SIZE", size);
@@ -354,7 +354,7 @@ async fn profile(
     .arg("--")
     .arg(sync.get_program())
     .args(sync.get_args())
-    .args(["sync", "--mailbox", "1", "--json"])
+    .args(["sync", "--mailbox", "1", "--force", "--json"])
     .envs(sync.get_envs().filter_map(|(k, v)| Some((k, v?))))
     .stdout(Stdio::null())
     .stderr(Stdio::null());
@@ -490,7 +490,8 @@ async fn one_run(
     database.add_mailbox(&program, endpoint, login)?;
     let sync = || {
         let mut command = database.imap_sync(&program, endpoint);
-        command.args(["sync", "--mailbox", "1", "--json"]);
+        // Forced: the no-change and incremental syncs are real runs, not skipped as not due.
+        command.args(["sync", "--mailbox", "1", "--force", "--json"]);
         measure(command)
     };
 

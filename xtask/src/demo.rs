@@ -67,6 +67,9 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
             .arg(&database)
             .args(arguments)
             .env("IMAP_SYNC__IMAP_EXTRA_CA_FILE", &endpoint.ca_file)
+            // The throwaway Dovecot listens on loopback, which the connect policy refuses
+            // unless it is listed.
+            .env("IMAP_SYNC__IMAP_ALLOWED_NETWORKS", "127.0.0.0/8")
             .env("DEMO_PASSWORD", &endpoint.password)
             .stderr(std::process::Stdio::inherit())
             .output()

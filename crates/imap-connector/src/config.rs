@@ -53,6 +53,8 @@ pub struct ImapConfig {
     pub max_message_size: u64,
     /// Use COMPRESS=DEFLATE when the server offers it.
     pub compress: bool,
+    /// Which addresses may be connected to (checked after DNS resolution at every connect).
+    pub connect_policy: crate::ConnectPolicy,
 }
 
 /// Default limit on the size of a message to download: 50 MB.
@@ -60,7 +62,7 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 50 * 1024 * 1024;
 
 impl ImapConfig {
     /// Settings with the defaults: TLS on 993, 30 s to connect, 120 s per command, 50 MB
-    /// per message, compression on.
+    /// per message, compression on, public addresses only.
     pub fn new(host: impl Into<String>, user: impl Into<String>, credentials: Credentials) -> Self {
         Self {
             host: host.into(),
@@ -73,6 +75,7 @@ impl ImapConfig {
             command_timeout: Duration::from_secs(120),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             compress: true,
+            connect_policy: crate::ConnectPolicy::default(),
         }
     }
 

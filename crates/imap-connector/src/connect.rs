@@ -36,10 +36,16 @@ pub(crate) async fn establish(
     instruments: &Instruments,
 ) -> Result<Established> {
     let address = format!("{}:{}", config.host, config.port);
+    let addresses = with_timeout(
+        config.connect_timeout,
+        "resolve",
+        config.connect_policy.resolve(&config.host, config.port),
+    )
+    .await??;
     let tcp = with_timeout(
         config.connect_timeout,
         "connect",
-        TcpStream::connect((config.host.as_str(), config.port)),
+        TcpStream::connect(addresses.as_slice()),
     )
     .await?
     .map_err(|source| ConnectorError::Connection {

@@ -38,6 +38,9 @@ pub enum ConnectorError {
     /// [`ConnectorError::InvalidCredentials`]).
     #[error("the OAuth2 token endpoint failed ({0}); imap-sync tries again later")]
     TokenEndpoint(String),
+    /// The connect policy refuses every address the host resolves to (nothing was sent).
+    #[error("{0}")]
+    Refused(String),
     /// A value that would not be exactly one argument of one command (a flag with a space, a
     /// name with a line break…): nothing was sent.
     #[error("refused to send {argument} {value:?} to the IMAP server: {reason}")]

@@ -28,6 +28,7 @@ mod folders;
 mod idle;
 mod message;
 mod oauth;
+mod policy;
 mod seam;
 mod search;
 mod session;
@@ -48,6 +49,7 @@ pub use message::{
     Address, Attachment, Body, FetchedMessage, GmailIds, Headers, Importance, ParseProblem,
 };
 pub use oauth::{OAuth2Settings, OAuth2TokenProvider, TokenError, TokenGrant, TokenSource};
+pub use policy::ConnectPolicy;
 pub use seam::MailServer;
 #[cfg(feature = "mock")]
 pub use seam::MockMailServer;

@@ -22,7 +22,7 @@ pub(crate) async fn run<S: Store + Clone + 'static>(
     command: MailboxCommand,
 ) -> anyhow::Result<()> {
     match command {
-        MailboxCommand::Add(add) => self::add(store, add).await,
+        MailboxCommand::Add(add) => self::add(store, settings, add).await,
         MailboxCommand::List { json } => list(store, json).await,
         MailboxCommand::Show { id, json } => status::show_mailbox(store, id, json).await,
         MailboxCommand::Update(update) => self::update(store, settings, update).await,
@@ -132,7 +132,7 @@ fn oauth2_settings(
     ))
 }
 
-async fn add<S: Store>(store: &S, add: MailboxAdd) -> anyhow::Result<()> {
+async fn add<S: Store>(store: &S, settings: &Settings, add: MailboxAdd) -> anyhow::Result<()> {
     let Some(password) = read_password(&add.password)? else {
         bail!(
             "give the password with --password-stdin or --password-env VAR (never as an argument)"
@@ -151,12 +151,17 @@ async fn add<S: Store>(store: &S, add: MailboxAdd) -> anyhow::Result<()> {
             (AuthKind::OAuth2, secret, Some(settings))
         }
     };
+    let port = add.port.unwrap_or(default_port(add.security));
+    settings
+        .connect_policy()?
+        .check_host(&add.host, port)
+        .await?;
     let mailbox = store
         .create_mailbox(NewMailbox {
             owner_user_id: if add.system { None } else { add.owner },
             imap: ImapSettings {
                 host: add.host,
-                port: add.port.unwrap_or(default_port(add.security)),
+                port,
                 security: add.security.into(),
                 user: add.user.unwrap_or_else(|| add.email.clone()),
             },
@@ -279,6 +284,12 @@ async fn update<S: Store + Clone + 'static>(
 ) -> anyhow::Result<()> {
     let id = update.id;
     let mailbox = existing(store, id).await?;
+    let host = update
+        .host
+        .clone()
+        .unwrap_or_else(|| mailbox.imap.host.clone());
+    let port = update.port.unwrap_or(mailbox.imap.port);
+    settings.connect_policy()?.check_host(&host, port).await?;
     let changes = MailboxChanges {
         email: update.email,
         host: update.host,

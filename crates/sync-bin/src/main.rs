@@ -117,5 +117,7 @@ pub(crate) fn factory(settings: &Settings) -> ImapServerFactory {
     let mut factory = ImapServerFactory::default();
     factory.tls.extra_ca_file = settings.imap_extra_ca_file.clone();
     factory.compress = settings.imap_compress;
+    // Validated when the settings were loaded.
+    factory.connect_policy = settings.connect_policy().unwrap_or_default();
     factory
 }

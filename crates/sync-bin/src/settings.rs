@@ -22,6 +22,11 @@ pub(crate) struct Settings {
     pub(crate) imap_extra_ca_file: Option<PathBuf>,
     /// COMPRESS=DEFLATE where the server offers it: less traffic, more CPU on both ends.
     pub(crate) imap_compress: bool,
+    /// Networks mailbox hosts may resolve to although a default rule refuses them (loopback,
+    /// private, link-local): `["10.0.0.0/8"]`. Checked after DNS resolution at every connect.
+    pub(crate) imap_allowed_networks: Vec<String>,
+    /// Networks mailbox hosts may never resolve to.
+    pub(crate) imap_denied_networks: Vec<String>,
     pub(crate) smtp: Option<SmtpSection>,
     /// The daemon's HTTP API.
     pub(crate) http: HttpSection,
@@ -102,6 +107,8 @@ impl Default for Settings {
             sync_batch_size: sync_core::SyncConfig::default().batch_size,
             imap_extra_ca_file: None,
             imap_compress: true,
+            imap_allowed_networks: Vec::new(),
+            imap_denied_networks: Vec::new(),
             smtp: None,
             http: HttpSection::default(),
             daemon: DaemonSection::default(),
@@ -120,7 +127,10 @@ impl Settings {
             config::Environment::with_prefix("IMAP_SYNC")
                 .prefix_separator("__")
                 .separator("__")
-                .try_parsing(true),
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("imap_allowed_networks")
+                .with_list_parse_key("imap_denied_networks"),
         );
         let mut settings: Settings = builder
             .build()
@@ -133,7 +143,17 @@ impl Settings {
             settings.database_url = url.to_owned();
         }
         settings.check_bounds()?;
+        settings.connect_policy()?;
         Ok(settings)
+    }
+
+    /// Where mailbox hosts may be reached (see `imap_allowed_networks`).
+    pub(crate) fn connect_policy(&self) -> anyhow::Result<imap_connector::ConnectPolicy> {
+        imap_connector::ConnectPolicy::parse(
+            &self.imap_allowed_networks,
+            &self.imap_denied_networks,
+        )
+        .map_err(anyhow::Error::msg)
     }
 
     /// Every number within its range, or an error naming the key, its variable and the range.

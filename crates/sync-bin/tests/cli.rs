@@ -40,6 +40,7 @@ on_both_backends!(
     another_account_needs_reset_and_limits_apply,
     oauth2_mailboxes_take_token_settings,
     a_panic_in_one_mailbox_fails_that_mailbox_and_the_others_are_synced,
+    the_connect_policy_applies_at_check_save_and_every_sync,
 );
 
 fn add_user(backend: &Backend, email: &str) -> String {
@@ -584,4 +585,96 @@ async fn a_panic_in_one_mailbox_fails_that_mailbox_and_the_others_are_synced(bac
     let fixed = backend.json(&["sync", "--mailbox", &ids[1], "--force", "--json"]);
     assert_eq!(fixed["mailboxes"][0]["status"], "success", "{fixed}");
     assert_eq!(fixed["mailboxes"][0]["new"], 3, "{fixed}");
+}
+
+/// Issue 15: the connect policy is applied at every connect, after resolution: a host allowed
+/// when the mailbox was saved and refused later is refused at the later check and sync; a
+/// refused host is not saved; link-local and metadata addresses are refused by default.
+async fn the_connect_policy_applies_at_check_save_and_every_sync(backend: &Backend) {
+    let endpoint = shared_dovecot(DovecotVariant::Full).unwrap_or_else(|e| panic!("{e}"));
+    let owner = add_user(backend, "owner@example.test");
+    let (login, _raw) = seeded_user(2).await;
+    let id = add_mailbox(
+        backend,
+        &owner,
+        "policy@example.test",
+        endpoint.plain_port,
+        &login,
+        &endpoint.password,
+    );
+    let deny_loopback = |args: &[&str]| {
+        backend
+            .imap_sync(args)
+            .env("IMAP_SYNC__IMAP_DENIED_NETWORKS", "127.0.0.0/8")
+            .env("TEST_PASSWORD", "pw")
+            .output()
+            .unwrap()
+    };
+    let synced = deny_loopback(&["sync", "--json"]);
+    assert_eq!(synced.status.code(), Some(1));
+    let report = json(&synced);
+    assert_eq!(report["mailboxes"][0]["status"], "failure", "{report}");
+    let message = report["mailboxes"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("the connect policy refuses 127.0.0.1:")
+            && message.contains("imap_denied_networks"),
+        "{message}"
+    );
+    let checked = deny_loopback(&["mailbox", "check", &id]);
+    assert!(!checked.status.success());
+    assert!(String::from_utf8_lossy(&checked.stderr).contains("connect policy"));
+    let added = deny_loopback(&[
+        "mailbox",
+        "add",
+        "--owner",
+        &owner,
+        "--email",
+        "second@example.test",
+        "--host",
+        "127.0.0.1",
+        "--security",
+        "none",
+        "--user",
+        "x",
+        "--password-env",
+        "TEST_PASSWORD",
+    ]);
+    assert!(!added.status.success());
+    assert!(
+        String::from_utf8_lossy(&added.stderr).contains("connect policy"),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    for metadata in ["169.254.169.254", "fd00:ec2::254"] {
+        let output = backend
+            .imap_sync(&[
+                "mailbox",
+                "add",
+                "--owner",
+                &owner,
+                "--email",
+                "meta@example.test",
+                "--host",
+                metadata,
+                "--security",
+                "none",
+                "--user",
+                "x",
+                "--password-env",
+                "TEST_PASSWORD",
+            ])
+            .env("TEST_PASSWORD", "pw")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success() && stderr.contains("connect policy"),
+            "{metadata}: {stderr}"
+        );
+    }
+    let listed = backend.json(&["mailbox", "list", "--json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    // With loopback allowed again (the rig's setting) the same mailbox syncs.
+    let fixed = backend.json(&["sync", "--mailbox", &id, "--force", "--json"]);
+    assert_eq!(fixed["mailboxes"][0]["status"], "success", "{fixed}");
 }

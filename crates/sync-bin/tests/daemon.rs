@@ -634,6 +634,12 @@ async fn hostile_requests_get_a_4xx_naming_the_field_and_nothing_reaches_the_ser
         422,
         "owner_user_id",
     );
+    let metadata = serde_json::json!({
+        "owner": 1, "email": "meta@example.test", "host": "169.254.169.254", "port": 143,
+        "security": "none", "password": "pw",
+    })
+    .to_string();
+    refused("POST", "/api/mailboxes", &metadata, 422, "host");
     refused(
         "POST",
         "/api/mailboxes",

@@ -77,6 +77,8 @@ pub struct ImapServerFactory {
     pub command_timeout: Duration,
     pub max_message_size: u64,
     pub compress: bool,
+    /// Where its connectors may connect (public addresses only by default).
+    pub connect_policy: imap_connector::ConnectPolicy,
     providers: Providers,
 }
 
@@ -88,6 +90,7 @@ impl Default for ImapServerFactory {
             command_timeout: Duration::from_secs(120),
             max_message_size: imap_connector::DEFAULT_MAX_MESSAGE_SIZE,
             compress: true,
+            connect_policy: imap_connector::ConnectPolicy::default(),
             providers: Providers::default(),
         }
     }
@@ -184,6 +187,7 @@ impl ServerFactory for ImapServerFactory {
             email_model::Security::Tls => imap_connector::Security::Tls,
         };
         config.tls = self.tls.clone();
+        config.connect_policy = self.connect_policy.clone();
         config.connect_timeout = self.connect_timeout;
         config.command_timeout = self.command_timeout;
         config.max_message_size = self.max_message_size;

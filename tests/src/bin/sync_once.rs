@@ -54,6 +54,7 @@ async fn main() {
     let (database, mailbox) = (&args[1], args[2].parse::<i64>().unwrap());
     let keyring = Keyring::from_config(&std::env::var("IMAP_SYNC_SECRET_KEYS").unwrap()).unwrap();
     let mut factory = ImapServerFactory::default();
+    factory.connect_policy = integration_tests::rig_connect_policy();
     factory.tls.extra_ca_file = std::env::var_os("IMAP_SYNC_EXTRA_CA").map(Into::into);
     if database.starts_with("postgres://") {
         run(

@@ -60,6 +60,14 @@ pub(super) async fn add_mailbox<S: Store + Clone + 'static>(
         ));
     }
     let security = body.security.unwrap_or(email_model::Security::Tls);
+    let port = body
+        .port
+        .unwrap_or(if security == email_model::Security::Tls {
+            993
+        } else {
+            143
+        });
+    refuse_by_policy(&state, &host, port).await?;
     let (auth_kind, secret, oauth_settings) = match &body.oauth {
         Some(oauth) => (
             AuthKind::OAuth2,
@@ -81,13 +89,7 @@ pub(super) async fn add_mailbox<S: Store + Clone + 'static>(
             owner_user_id: body.owner,
             imap: ImapSettings {
                 host,
-                port: body
-                    .port
-                    .unwrap_or(if security == email_model::Security::Tls {
-                        993
-                    } else {
-                        143
-                    }),
+                port,
                 security,
                 user: body.user.unwrap_or_else(|| email.clone()),
             },
@@ -107,6 +109,22 @@ pub(super) async fn add_mailbox<S: Store + Clone + 'static>(
         .into_response())
 }
 
+/// A host the connect policy refuses is not saved (the connect checks again, every time).
+async fn refuse_by_policy<S: Store + Clone + 'static>(
+    state: &Shared<S>,
+    host: &str,
+    port: u16,
+) -> Result<(), ApiError> {
+    state
+        .factory
+        .connect_policy
+        .check_host(host, port)
+        .await
+        .map_err(|error| {
+            ApiError::on_field(StatusCode::UNPROCESSABLE_ENTITY, "host", error.to_string())
+        })
+}
+
 pub(super) async fn get_mailbox<S: Store + Clone + 'static>(
     State(state): State<Shared<S>>,
     Path(id): Path<i64>,
@@ -121,6 +139,11 @@ pub(super) async fn update_mailbox<S: Store + Clone + std::fmt::Debug + 'static>
     Json(body): Json<MailboxBody>,
 ) -> ApiResult {
     let mailbox = mailbox_or_404(&state, id).await?;
+    let host = body
+        .host
+        .clone()
+        .unwrap_or_else(|| mailbox.imap.host.clone());
+    refuse_by_policy(&state, &host, body.port.unwrap_or(mailbox.imap.port)).await?;
     let changes = crate::mailboxes::MailboxChanges {
         email: body.email,
         host: body.host,

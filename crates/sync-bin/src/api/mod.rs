@@ -50,7 +50,7 @@ impl ApiError {
         }
     }
 
-    fn on_field(status: StatusCode, field: &str, message: String) -> Self {
+    pub(crate) fn on_field(status: StatusCode, field: &str, message: String) -> Self {
         Self {
             status,
             message,

@@ -47,7 +47,11 @@ impl Backend {
                     .env("IMAP_SYNC__SECRET_KEYS", format!("k1:{key}"));
             }
         }
-        command.args(args).env_remove("RUST_LOG");
+        // The rig's servers listen on loopback, which the default connect policy refuses.
+        command
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env("IMAP_SYNC__IMAP_ALLOWED_NETWORKS", "127.0.0.0/8,::1");
         command
     }
 
