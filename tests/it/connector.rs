@@ -132,6 +132,53 @@ async fn an_untrusted_certificate_fails_until_its_ca_is_configured() {
     }
 }
 
+/// Issue 15: a self-signed server (its certificate says CA:TRUE, which rustls refuses as an end
+/// entity even when trusted) is refused with its fingerprint in words; pinned, exactly that
+/// certificate is accepted; another certificate at the same address is refused again.
+#[tokio::test]
+async fn a_self_signed_server_is_accepted_only_with_its_pinned_fingerprint() {
+    let endpoint = dovecot(DovecotVariant::Full);
+    let backend = std::net::SocketAddr::from(([127, 0, 0, 1], endpoint.plain_port));
+    let certificate = test_support::SelfSignedCertificate::generate("self-hosted").unwrap();
+    let front = test_support::TlsFront::start(&certificate, backend)
+        .await
+        .unwrap();
+    let port = front.port();
+    let mut config = connector_config(endpoint, Security::Tls, &endpoint.fresh_user("pin"));
+    config.port = port;
+    config.tls.extra_ca_file = None;
+    let error = ImapConnector::new(config.clone())
+        .connect()
+        .await
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("self-signed")
+            && text.contains(&certificate.fingerprint())
+            && text.contains("--tls-pin"),
+        "{text}"
+    );
+
+    // Pinned (in any spelling): that certificate, and the real Dovecot behind it, answer.
+    config.tls.pinned_sha256 = Some(certificate.fingerprint().replace(':', "").to_lowercase());
+    let mut connector = ImapConnector::new(config.clone());
+    connector.select("INBOX").await.unwrap();
+    connector.logout().await.unwrap();
+
+    // Another certificate at the same address: refused, with its own fingerprint.
+    front.stop().await;
+    let other = test_support::SelfSignedCertificate::generate("impostor").unwrap();
+    let _front = test_support::TlsFront::start_on(&other, backend, port)
+        .await
+        .unwrap();
+    let error = ImapConnector::new(config).connect().await.unwrap_err();
+    let text = error.to_string();
+    assert!(
+        matches!(error, ConnectorError::Tls(_)) && text.contains(&other.fingerprint()),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn a_refused_connection_is_a_connection_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -34,6 +34,9 @@ pub struct TlsOptions {
     pub extra_ca_file: Option<PathBuf>,
     /// Accept any certificate. Only by explicit choice; logged as a warning on every connect.
     pub accept_invalid_certs: bool,
+    /// The SHA-256 fingerprint of one certificate to accept besides the trusted ones (a
+    /// self-signed server's): exactly that certificate, nothing else loosened.
+    pub pinned_sha256: Option<String>,
 }
 
 /// One account's connection settings.

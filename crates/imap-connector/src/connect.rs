@@ -177,7 +177,7 @@ async fn handshake<S>(config: &ImapConfig, stream: S) -> Result<tokio_rustls::cl
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let connector = tls_connector(&config.tls)?;
+    let (connector, refused) = tls_connector(&config.tls)?;
     let name = rustls::pki_types::ServerName::try_from(config.host.clone()).map_err(|e| {
         ConnectorError::Tls(format!(
             "{} is not a host name TLS can check: {e}",
@@ -190,7 +190,14 @@ where
         connector.connect(name, stream),
     )
     .await?
-    .map_err(|e| ConnectorError::Tls(crate::tls::explain_handshake_failure(&config.host, &e)))
+    .map_err(|e| {
+        let fingerprint = refused.lock().unwrap_or_else(|p| p.into_inner()).take();
+        ConnectorError::Tls(crate::tls::explain_handshake_failure(
+            &config.host,
+            &e,
+            fingerprint,
+        ))
+    })
 }
 
 /// Reads the greeting; returns the capabilities it announced, if any.

@@ -55,6 +55,7 @@ pub use seam::MailServer;
 pub use seam::MockMailServer;
 pub use search::{CompiledSearch, Criterion, SearchQuery};
 pub use stream::{ByteCounters, SentCommand};
+pub use tls::normalize_fingerprint;
 
 /// The crates whose logs carry raw protocol lines, secrets included: async-imap logs every
 /// line it sends (the LOGIN password, the XOAUTH2 string) at TRACE through the `log` crate.

@@ -26,6 +26,7 @@ mod raw_imap;
 mod scripted;
 mod sqlite;
 mod tls;
+mod tls_front;
 
 pub use dirs::{RIG_TMPDIR_VAR, process_scratch_dir, rig_tmp_root, unique_name};
 pub use dovecot::{
@@ -40,3 +41,4 @@ pub use raw_imap::{AppendItem, RawImap, Reply, Status, quote};
 pub use scripted::{Expect, Script, ScriptError, ScriptedImapServer, Transcript};
 pub use sqlite::TestSqlite;
 pub use tls::{ServerIdentity, client_config_trusting};
+pub use tls_front::{SelfSignedCertificate, TlsFront};
