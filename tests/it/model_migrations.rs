@@ -49,8 +49,8 @@ async fn postgres_columns(url: &str) -> Vec<String> {
         .collect()
 }
 
-/// Migrations in each tree (the mirror, then the header key).
-const MIGRATIONS: usize = 2;
+/// Migrations in each tree (the mirror, the header key, the TLS pin).
+const MIGRATIONS: usize = 3;
 
 #[tokio::test]
 async fn postgres_migrations_go_up_down_and_up_again() {

@@ -161,6 +161,9 @@ pub struct Mailbox {
     pub lease_expires_at: Option<DateTime<Utc>>,
     pub backoff_until: Option<DateTime<Utc>>,
     pub consecutive_failures: i32,
+    /// SHA-256 fingerprint (`AB:CD:…`) of the one certificate accepted besides the trusted
+    /// ones: a self-signed server's.
+    pub tls_pin: Option<String>,
 }
 
 impl Mailbox {

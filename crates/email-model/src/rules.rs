@@ -72,6 +72,28 @@ pub fn imap_settings(imap: &crate::ImapSettings) -> Result<()> {
     Ok(())
 }
 
+/// A certificate's SHA-256 fingerprint as a user writes it (`AB:CD:…` or 64 hex digits, any
+/// case), in the stored spelling `AB:CD:…`.
+pub fn tls_pin(text: &str) -> Result<String> {
+    let hex: String = text
+        .chars()
+        .filter(|c| !matches!(c, ':' | ' '))
+        .collect::<String>()
+        .to_ascii_uppercase();
+    if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(StoreError::Invalid {
+            field: "tls_pin".to_owned(),
+            reason: "a SHA-256 fingerprint is 64 hex digits, with or without colons (the TLS error shows the server's)".to_owned(),
+        });
+    }
+    Ok(hex
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| String::from_utf8_lossy(pair).into_owned())
+        .collect::<Vec<_>>()
+        .join(":"))
+}
+
 /// A flag as the host application may ask for it: a system flag (`\Seen`, any case; returned in
 /// its canonical spelling) or a keyword atom (`$Important`, `NonJunk`).
 pub fn flag_name(flag: &str) -> Result<String> {

@@ -44,6 +44,7 @@ diesel::table! {
         consecutive_failures -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        tls_pin -> Nullable<Text>,
     }
 }
 

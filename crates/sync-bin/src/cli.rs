@@ -208,6 +208,10 @@ pub(crate) struct MailboxAdd {
     /// Days of mail the first sync takes (1 to 36500).
     #[arg(long, default_value_t = email_model::DEFAULT_FIRST_SYNC_DAYS, value_parser = clap::value_parser!(i32).range(1..=36_500))]
     pub(crate) first_sync_days: i32,
+    /// Accept exactly this certificate (SHA-256 fingerprint, as the TLS error shows it) besides
+    /// the trusted ones: for a server with a self-signed certificate.
+    #[arg(long, value_name = "SHA256")]
+    pub(crate) tls_pin: Option<String>,
 }
 
 /// The OAuth2 client of `--auth oauth2`.
@@ -252,6 +256,10 @@ pub(crate) struct MailboxUpdate {
     /// Days of mail the first sync takes (1 to 36500).
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..=36_500))]
     pub(crate) first_sync_days: Option<i32>,
+    /// Accept exactly this certificate (SHA-256 fingerprint) besides the trusted ones; `none`
+    /// removes the pin.
+    #[arg(long, value_name = "SHA256|none")]
+    pub(crate) tls_pin: Option<String>,
     /// Allow a new host or login on a mailbox holding mail: its synced mail is deleted and the
     /// mailbox starts over.
     #[arg(long)]

@@ -156,6 +156,11 @@ async fn add<S: Store>(store: &S, settings: &Settings, add: MailboxAdd) -> anyho
         .connect_policy()?
         .check_host(&add.host, port)
         .await?;
+    let tls_pin = add
+        .tls_pin
+        .as_deref()
+        .map(email_model::rules::tls_pin)
+        .transpose()?;
     let mailbox = store
         .create_mailbox(NewMailbox {
             owner_user_id: if add.system { None } else { add.owner },
@@ -172,6 +177,9 @@ async fn add<S: Store>(store: &S, settings: &Settings, add: MailboxAdd) -> anyho
             first_sync_days: add.first_sync_days,
         })
         .await?;
+    if tls_pin.is_some() {
+        store.set_tls_pin(mailbox.id, tls_pin).await?;
+    }
     println!("mailbox {} added", mailbox.id);
     Ok(())
 }
@@ -186,6 +194,8 @@ pub(crate) struct MailboxChanges {
     pub(crate) user: Option<String>,
     pub(crate) password: Option<SecretString>,
     pub(crate) first_sync_days: Option<i32>,
+    /// `Some(None)` removes the pin.
+    pub(crate) tls_pin: Option<Option<String>>,
     /// Allow another account (host or login) on a mailbox holding mail: its mail is deleted.
     pub(crate) reset: bool,
 }
@@ -214,6 +224,10 @@ pub(crate) async fn apply_changes<S: Store>(
             &email_model::rules::FIRST_SYNC_DAYS,
         )?;
     }
+    let tls_pin = match changes.tls_pin {
+        Some(Some(pin)) => Some(Some(email_model::rules::tls_pin(&pin)?)),
+        other => other,
+    };
     let imap = ImapSettings {
         host: changes.host.unwrap_or(mailbox.imap.host.clone()),
         port: changes.port.unwrap_or(mailbox.imap.port),
@@ -251,9 +265,13 @@ pub(crate) async fn apply_changes<S: Store>(
     if let Some(days) = changes.first_sync_days {
         store.set_first_sync_days(id, days).await?;
     }
+    let pin_changed = tls_pin.as_ref().is_some_and(|pin| *pin != mailbox.tls_pin);
+    if let Some(pin) = tls_pin {
+        store.set_tls_pin(id, pin).await?;
+    }
     Ok(AppliedChanges {
         data_reset,
-        refresh_folders: connection_changed || password_changed,
+        refresh_folders: connection_changed || password_changed || pin_changed,
     })
 }
 
@@ -298,6 +316,9 @@ async fn update<S: Store + Clone + 'static>(
         user: update.user,
         password: read_password(&update.password)?,
         first_sync_days: update.first_sync_days,
+        tls_pin: update
+            .tls_pin
+            .map(|pin| (!pin.eq_ignore_ascii_case("none")).then_some(pin)),
         reset: update.reset,
     };
     let applied = apply_changes(store, &mailbox, changes)

@@ -19,6 +19,7 @@ pub(crate) fn mailbox_settings(m: &Mailbox) -> serde_json::Value {
         "active": m.active,
         "sync_enabled": m.sync_enabled,
         "first_sync_days": m.first_sync_days,
+        "tls_pin": m.tls_pin,
         "state": m.sync_state.as_str(),
     })
 }

@@ -41,6 +41,7 @@ on_both_backends!(
     oauth2_mailboxes_take_token_settings,
     a_panic_in_one_mailbox_fails_that_mailbox_and_the_others_are_synced,
     the_connect_policy_applies_at_check_save_and_every_sync,
+    a_self_signed_server_is_synced_once_its_fingerprint_is_pinned,
 );
 
 fn add_user(backend: &Backend, email: &str) -> String {
@@ -677,4 +678,91 @@ async fn the_connect_policy_applies_at_check_save_and_every_sync(backend: &Backe
     // With loopback allowed again (the rig's setting) the same mailbox syncs.
     let fixed = backend.json(&["sync", "--mailbox", &id, "--force", "--json"]);
     assert_eq!(fixed["mailboxes"][0]["status"], "success", "{fixed}");
+}
+
+/// Issue 15: `mailbox check` names a self-signed server's fingerprint; `--tls-pin` with it
+/// makes check and sync work, for that certificate only.
+async fn a_self_signed_server_is_synced_once_its_fingerprint_is_pinned(backend: &Backend) {
+    let endpoint = shared_dovecot(DovecotVariant::Full).unwrap_or_else(|e| panic!("{e}"));
+    let certificate = test_support::SelfSignedCertificate::generate("self-hosted").unwrap();
+    let dovecot = std::net::SocketAddr::from(([127, 0, 0, 1], endpoint.plain_port));
+    let front = test_support::TlsFront::start(&certificate, dovecot)
+        .await
+        .unwrap();
+    let owner = add_user(backend, "owner@example.test");
+    let (login, _raw) = seeded_user(3).await;
+    let id = json_id(&run(backend
+        .imap_sync(&[
+            "mailbox",
+            "add",
+            "--owner",
+            &owner,
+            "--email",
+            "pinned@example.test",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &front.port().to_string(),
+            "--security",
+            "tls",
+            "--user",
+            &login,
+            "--password-env",
+            "TEST_PASSWORD",
+        ])
+        .env("TEST_PASSWORD", &endpoint.password)));
+    let refused = backend
+        .imap_sync(&["mailbox", "check", &id])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("self-signed") && stderr.contains(&certificate.fingerprint()),
+        "{stderr}"
+    );
+    let bogus = backend
+        .imap_sync(&["mailbox", "update", &id, "--tls-pin", "12:34"])
+        .output()
+        .unwrap();
+    assert!(!bogus.status.success());
+    assert!(String::from_utf8_lossy(&bogus.stderr).contains("tls_pin"));
+    backend.ok(&[
+        "mailbox",
+        "update",
+        &id,
+        "--tls-pin",
+        &certificate.fingerprint(),
+    ]);
+    let shown = backend.json(&["mailbox", "show", &id, "--json"]);
+    assert_eq!(shown["tls_pin"], certificate.fingerprint(), "{shown}");
+    backend.ok(&["mailbox", "check", &id]);
+    let synced = backend.json(&["sync", "--mailbox", &id, "--json"]);
+    assert_eq!(synced["mailboxes"][0]["status"], "success", "{synced}");
+    assert_eq!(synced["mailboxes"][0]["new"], 3, "{synced}");
+    // `none` removes the pin: saved, and the folder refresh that follows is refused again.
+    let unpinned = backend
+        .imap_sync(&["mailbox", "update", &id, "--tls-pin", "none"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&unpinned.stdout).contains("updated"));
+    assert!(String::from_utf8_lossy(&unpinned.stderr).contains(&certificate.fingerprint()));
+    assert!(backend.json(&["mailbox", "show", &id, "--json"])["tls_pin"].is_null());
+    assert!(
+        !backend
+            .imap_sync(&["mailbox", "check", &id])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+}
+
+/// The id `mailbox add` printed (`mailbox N added`).
+fn json_id(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned()
 }

@@ -188,6 +188,7 @@ impl ServerFactory for ImapServerFactory {
         };
         config.tls = self.tls.clone();
         config.connect_policy = self.connect_policy.clone();
+        config.tls.pinned_sha256 = mailbox.tls_pin.clone();
         config.connect_timeout = self.connect_timeout;
         config.command_timeout = self.command_timeout;
         config.max_message_size = self.max_message_size;

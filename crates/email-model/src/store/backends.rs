@@ -611,6 +611,19 @@ macro_rules! impl_store {
                 write_secret!(self, id, secret, ())
             }
 
+            async fn set_tls_pin(&self, id: i64, pin: Option<String>) -> Result<()> {
+                let pin = pin.as_deref().map(crate::rules::tls_pin).transpose()?;
+                let mut conn = self.connection().await?;
+                let changed = diesel::update(mailboxes::table.find(id))
+                    .set((mailboxes::tls_pin.eq(pin), mailboxes::updated_at.eq(now())))
+                    .execute(&mut conn)
+                    .await?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound(format!("mailbox {id}")));
+                }
+                Ok(())
+            }
+
             async fn set_first_sync_days(&self, id: i64, days: i32) -> Result<()> {
                 crate::rules::in_range("first_sync_days", days, &crate::rules::FIRST_SYNC_DAYS)?;
                 let mut conn = self.connection().await?;

@@ -157,6 +157,10 @@ pub trait Store: Send + Sync {
         due_before: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<Mailbox>>> + Send;
 
+    /// Pins the one certificate (SHA-256 fingerprint) the mailbox accepts besides the trusted
+    /// ones, or removes the pin.
+    fn set_tls_pin(&self, id: i64, pin: Option<String>) -> impl Future<Output = Result<()>> + Send;
+
     /// After a UIDVALIDITY change: `server` holds each new UID with the keys its message may be
     /// known by ([`crate::NewEmail::known_keys`], from its headers and size). A UID whose keys
     /// name exactly one email, which no other UID's keys name, gets its membership re-keyed

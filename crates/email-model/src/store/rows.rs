@@ -87,6 +87,7 @@ pub(crate) struct MailboxRow {
     pub(crate) lease_expires_at: Option<NaiveDateTime>,
     pub(crate) backoff_until: Option<NaiveDateTime>,
     pub(crate) consecutive_failures: i32,
+    pub(crate) tls_pin: Option<String>,
 }
 
 impl From<MailboxRow> for Mailbox {
@@ -116,6 +117,7 @@ impl From<MailboxRow> for Mailbox {
             lease_expires_at: row.lease_expires_at.map(utc),
             backoff_until: row.backoff_until.map(utc),
             consecutive_failures: row.consecutive_failures,
+            tls_pin: row.tls_pin,
         }
     }
 }

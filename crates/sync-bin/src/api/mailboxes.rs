@@ -39,6 +39,8 @@ pub(super) struct MailboxBody {
     oauth: Option<sync_core::OAuth2MailboxSettings>,
     client_secret: Option<String>,
     first_sync_days: Option<i32>,
+    /// The SHA-256 fingerprint of a self-signed server's certificate to accept; `""` removes it.
+    tls_pin: Option<String>,
     reset: Option<bool>,
 }
 
@@ -68,6 +70,12 @@ pub(super) async fn add_mailbox<S: Store + Clone + 'static>(
             143
         });
     refuse_by_policy(&state, &host, port).await?;
+    let tls_pin = body
+        .tls_pin
+        .as_deref()
+        .filter(|pin| !pin.is_empty())
+        .map(email_model::rules::tls_pin)
+        .transpose()?;
     let (auth_kind, secret, oauth_settings) = match &body.oauth {
         Some(oauth) => (
             AuthKind::OAuth2,
@@ -102,6 +110,13 @@ pub(super) async fn add_mailbox<S: Store + Clone + 'static>(
                 .unwrap_or(email_model::DEFAULT_FIRST_SYNC_DAYS),
         })
         .await?;
+    let mailbox = match tls_pin {
+        Some(pin) => {
+            state.store.set_tls_pin(mailbox.id, Some(pin)).await?;
+            mailbox_or_404(&state, mailbox.id).await?
+        }
+        None => mailbox,
+    };
     Ok((
         StatusCode::CREATED,
         Json(status::mailbox_settings(&mailbox)),
@@ -152,6 +167,7 @@ pub(super) async fn update_mailbox<S: Store + Clone + std::fmt::Debug + 'static>
         user: body.user,
         password: body.password.map(SecretString::from),
         first_sync_days: body.first_sync_days,
+        tls_pin: body.tls_pin.map(|pin| (!pin.is_empty()).then_some(pin)),
         reset: body.reset.unwrap_or(false),
     };
     let applied = crate::mailboxes::apply_changes(&state.store, &mailbox, changes).await?;
