@@ -204,3 +204,126 @@ async fn look_alikes_stay_apart_on_postgres() {
 async fn look_alikes_stay_apart_on_sqlite() {
     look_alikes_stay_apart(crate::sync::Backend::Sqlite).await;
 }
+
+/// Runs `command` to its end; returns its output and its peak resident set in bytes (VmHWM,
+/// read every 10 ms: a high-water mark, so the last reading is the peak).
+fn run_measured(mut command: std::process::Command) -> (std::process::Output, u64) {
+    let child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (peak, done) = (peak.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(kb) = std::fs::read_to_string(&status_file).ok().and_then(|text| {
+                    text.lines()
+                        .find_map(|l| l.strip_prefix("VmHWM:"))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                }) {
+                    peak.fetch_max(kb * 1024, std::sync::atomic::Ordering::Relaxed);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        })
+    };
+    let output = child.wait_with_output().unwrap();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    sampler.join().unwrap();
+    (output, peak.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Issue 15: every message of the hostile corpus, each followed by a normal one, is its own
+/// email on both backends; every sentinel arrives; nothing panics; a second sync changes
+/// nothing; the sync's peak memory stays within 4× the largest message plus a working set.
+async fn the_hostile_corpus_syncs_whole(backend: crate::sync::Backend) {
+    let rig = crate::sync::rig_on(backend, crate::sync::dovecot(), "hostile-corpus", 36_500).await;
+    let mut raw = rig.raw().await;
+    let corpus = test_support::hostile_corpus(true);
+    assert!(corpus.len() >= 40);
+    for (index, hostile) in corpus.iter().enumerate() {
+        raw.append("INBOX", &[], None, &hostile.bytes)
+            .await
+            .unwrap_or_else(|e| panic!("Dovecot refused {:?}: {e}", hostile.name));
+        raw.append("INBOX", &[], None, &test_support::sentinel(index))
+            .await
+            .unwrap();
+    }
+    let largest = corpus
+        .iter()
+        .map(|m| m.bytes.len() as u64)
+        .max()
+        .unwrap_or(0);
+
+    let (output, peak) = run_measured(rig.sync_once(None));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("outcome Success"), "{stdout}");
+    eprintln!(
+        "hostile corpus ({backend:?}): {} messages, largest {:.1} MB, sync peak RSS {:.1} MB",
+        corpus.len() * 2,
+        largest as f64 / 1e6,
+        peak as f64 / 1e6
+    );
+    let working_set = 64 * 1024 * 1024;
+    assert!(
+        peak <= 4 * largest + working_set,
+        "peak RSS {peak} for a largest message of {largest}"
+    );
+
+    async fn mirror<S: email_model::Store>(store: S, mailbox: i64) -> Vec<(i64, Option<String>)> {
+        let mut emails: Vec<(i64, Option<String>)> = store
+            .emails(mailbox)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.id, e.subject))
+            .collect();
+        emails.sort();
+        emails
+    }
+    let read = || async {
+        if rig.is_postgres() {
+            mirror(rig.pg(), rig.mailbox_id).await
+        } else {
+            mirror(rig.sqlite(), rig.mailbox_id).await
+        }
+    };
+    let first = read().await;
+    assert_eq!(
+        first.len(),
+        corpus.len() * 2,
+        "one email per distinct message"
+    );
+    for index in 0..corpus.len() {
+        let subject = format!("sentinel {index}");
+        assert!(
+            first
+                .iter()
+                .any(|(_, s)| s.as_deref() == Some(subject.as_str())),
+            "{subject} (after {:?}) did not arrive",
+            corpus[index].name
+        );
+    }
+    let (_, status) = rig.sync(100).await;
+    assert_eq!(status, sync_core::OutcomeStatus::Success);
+    assert_eq!(read().await, first, "a second sync changes nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hostile_corpus_syncs_whole_on_postgres() {
+    the_hostile_corpus_syncs_whole(crate::sync::Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hostile_corpus_syncs_whole_on_sqlite() {
+    the_hostile_corpus_syncs_whole(crate::sync::Backend::Sqlite).await;
+}

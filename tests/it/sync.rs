@@ -235,7 +235,7 @@ impl Rig {
     }
 
     /// Runs the `sync-once` binary (a separate process the tests may abort or kill).
-    fn sync_once(&self, failpoint: Option<usize>) -> Command {
+    pub(crate) fn sync_once(&self, failpoint: Option<usize>) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_sync-once"));
         command
             .arg(&self.database_url)

@@ -424,22 +424,33 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
             let commit = async {
                 let (index, emails, missing) = fetched.take()?;
                 let started = Instant::now();
-                let result = crate::isolate::store_isolating(
-                    store,
-                    EmailBatch {
-                        mailbox_id: self.mailbox.id,
-                        folder_id: folder.id,
-                        uid_validity,
-                        emails,
-                        cursors: cursors_for(batches[index], index + 1 == count),
-                    },
-                )
-                .await;
-                Some((index, missing, result, started.elapsed()))
+                let batch = EmailBatch {
+                    mailbox_id: self.mailbox.id,
+                    folder_id: folder.id,
+                    uid_validity,
+                    emails,
+                    cursors: cursors_for(batches[index], index + 1 == count),
+                };
+                let place = crate::isolate::BatchPlace::of(&batch);
+                let result = store.store_batch(batch).await;
+                Some((index, missing, place, result, started.elapsed()))
             };
             let (fetch_outcome, commit_outcome) = tokio::join!(fetch, commit);
-            if let Some((index, missing, result, took)) = commit_outcome {
-                let stored = result?;
+            if let Some((index, missing, place, result, took)) = commit_outcome {
+                let stored = match result {
+                    Ok(report) => crate::isolate::Stored::from(report),
+                    Err(refusal) if refusal.is_about_the_data() => {
+                        crate::isolate::store_one_by_one(
+                            self.store,
+                            &mut *self.server,
+                            place,
+                            batches[index],
+                            &refusal,
+                        )
+                        .await?
+                    }
+                    Err(error) => return Err(error.into()),
+                };
                 self.report.phases.store += took;
                 self.report.emails_new += stored.report.new_emails;
                 self.report.emails_known += stored.report.known_emails;
@@ -523,17 +534,29 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
         cursors: FolderCursors,
     ) -> Result<Vec<u32>> {
         let started = Instant::now();
-        let stored = crate::isolate::store_isolating(
-            self.store,
-            EmailBatch {
-                mailbox_id: self.mailbox.id,
-                folder_id: folder.id,
-                uid_validity,
-                emails,
-                cursors,
-            },
-        )
-        .await?;
+        let uids: Vec<u32> = emails.iter().map(|e| e.uid).collect();
+        let batch = EmailBatch {
+            mailbox_id: self.mailbox.id,
+            folder_id: folder.id,
+            uid_validity,
+            emails,
+            cursors,
+        };
+        let place = crate::isolate::BatchPlace::of(&batch);
+        let stored = match self.store.store_batch(batch).await {
+            Ok(report) => crate::isolate::Stored::from(report),
+            Err(refusal) if refusal.is_about_the_data() && !uids.is_empty() => {
+                crate::isolate::store_one_by_one(
+                    self.store,
+                    &mut *self.server,
+                    place,
+                    &uids,
+                    &refusal,
+                )
+                .await?
+            }
+            Err(error) => return Err(error.into()),
+        };
         self.report.phases.store += started.elapsed();
         self.report.emails_new += stored.report.new_emails;
         self.report.emails_known += stored.report.known_emails;

@@ -18,6 +18,7 @@
 mod dirs;
 mod dovecot;
 mod error;
+mod hostile;
 mod mailgen;
 mod migrations;
 mod postgres;
@@ -33,6 +34,7 @@ pub use dovecot::{
     DovecotEndpoint, DovecotServer, DovecotVariant, PASSWORD as DOVECOT_PASSWORD, shared_dovecot,
 };
 pub use error::RigError;
+pub use hostile::{HostileMessage, hostile_corpus, sentinel};
 pub use mailgen::{GeneratedMessage, MailGenerator, MailGeneratorConfig};
 pub use migrations::fingerprint as migrations_fingerprint;
 pub use postgres::{DATABASE_URL_VAR, PostgresServer, TestDatabase, shared_postgres_url};
