@@ -303,14 +303,14 @@ async fn the_hostile_corpus_syncs_whole(backend: crate::sync::Backend) {
         corpus.len() * 2,
         "one email per distinct message"
     );
-    for index in 0..corpus.len() {
+    for (index, hostile) in corpus.iter().enumerate() {
         let subject = format!("sentinel {index}");
         assert!(
             first
                 .iter()
                 .any(|(_, s)| s.as_deref() == Some(subject.as_str())),
             "{subject} (after {:?}) did not arrive",
-            corpus[index].name
+            hostile.name
         );
     }
     let (_, status) = rig.sync(100).await;
