@@ -3,7 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use imap_connector::{ConnectorError, ImapConnector, SearchQuery, Security};
+use imap_connector::{
+    ConnectorError, Credentials, ImapConfig, ImapConnector, SearchQuery, Security,
+};
 use integration_tests::connector_config;
 use test_support::{DovecotVariant, RawImap, shared_dovecot};
 
@@ -326,4 +328,68 @@ async fn the_hostile_corpus_syncs_whole_on_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hostile_corpus_syncs_whole_on_sqlite() {
     the_hostile_corpus_syncs_whole(crate::sync::Backend::Sqlite).await;
+}
+
+/// Issue 15: a server that sends NUL bytes as they are (Dovecot turns them into 0x80; others
+/// do not), played byte-exact by the scripted server: the message is read whole, its NULs
+/// kept for the model to replace (see `model_store::…nul_bytes_are_replaced…`), and the
+/// session goes on with the next message.
+#[tokio::test]
+async fn a_message_with_nul_bytes_is_read_whole_and_the_next_one_too() {
+    use test_support::{Script, ScriptedImapServer};
+    let hostile = "Subject: nul\0subject\r\nFrom: Ali\0ce <a@x.test>\r\nMessage-ID: <nul@x>\r\n\r\nbody \0 here\r\n";
+    let normal = "Subject: after\r\nMessage-ID: <after@x>\r\n\r\nfine\r\n";
+    let item = |uid: u32, message: &str| {
+        format!(
+            "* {uid} FETCH (UID {uid} FLAGS () INTERNALDATE \"03-Nov-2026 10:00:00 +0000\" RFC822.SIZE {} BODY[] {{{}}}\r\n{message})",
+            message.len(),
+            message.len()
+        )
+    };
+    let (first, second) = (item(1, hostile), item(2, normal));
+    let script = Script::greeting("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] scripted ready")
+        .expect_prefix("LOGIN", &["{tag} OK [CAPABILITY IMAP4rev1] Logged in"])
+        .expect(
+            r#"SELECT "INBOX""#,
+            &[
+                "* 2 EXISTS",
+                "* OK [UIDVALIDITY 9] ok",
+                "* OK [UIDNEXT 3] ok",
+                "{tag} OK [READ-WRITE] selected",
+            ],
+        )
+        .expect(
+            "UID FETCH 1:2 (UID RFC822.SIZE)",
+            &[
+                "* 1 FETCH (UID 1 RFC822.SIZE 80)",
+                "* 2 FETCH (UID 2 RFC822.SIZE 50)",
+                "{tag} OK done",
+            ],
+        )
+        .expect(
+            "UID FETCH 1:2 (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])",
+            &[first.as_str(), second.as_str(), "{tag} OK done"],
+        );
+    let server = ScriptedImapServer::start(script).await.unwrap();
+    let mut config = ImapConfig::new(
+        "127.0.0.1",
+        "user@example.test",
+        Credentials::Password("p".to_owned().into()),
+    );
+    config.connect_policy = integration_tests::rig_connect_policy();
+    config.port = server.port();
+    config.security = Security::None;
+    let mut connector = ImapConnector::new(config);
+    connector.select("INBOX").await.unwrap();
+    let mut stream = connector.fetch(&[1, 2], imap_connector::FetchParts::Full);
+    let read = stream.next().await.unwrap().unwrap();
+    assert_eq!(read.headers.subject.as_deref(), Some("nul\0subject"));
+    assert!(
+        matches!(&read.body, imap_connector::Body::Parsed { text: Some(text), .. } if text.contains('\0'))
+    );
+    let next = stream.next().await.unwrap().unwrap();
+    assert_eq!(next.headers.subject.as_deref(), Some("after"));
+    assert!(stream.next().await.is_none());
+    drop(stream);
+    server.finish().await.unwrap();
 }
