@@ -7,6 +7,7 @@ mod connector;
 mod connector_changes;
 mod connector_oauth;
 mod hostile;
+mod local_changes;
 mod model_migrations;
 mod model_store;
 mod notify;

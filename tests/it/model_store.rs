@@ -816,11 +816,19 @@ async fn a_uidvalidity_remap_keeps_known_mail_and_fetches_only_new<S: Store>(sto
         .remap_uid_validity(
             inbox,
             2000,
-            vec![
+            [
                 (10, one.known_keys()),
                 (11, two.known_keys()),
                 (12, unknown),
-            ],
+            ]
+            .into_iter()
+            .map(|(uid, keys)| email_model::RemapItem {
+                uid,
+                keys,
+                flags: vec![format!("$Fresh{uid}")],
+                modseq: Some(u64::from(uid) * 10),
+            })
+            .collect(),
             FolderCursors {
                 synced_up_to_uid: Some(11),
                 uid_next: Some(13),
@@ -839,7 +847,11 @@ async fn a_uidvalidity_remap_keeps_known_mail_and_fetches_only_new<S: Store>(sto
         .map(|m| (m.uid_validity, m.uid))
         .collect();
     assert_eq!(keys, [(2000, 10), (2000, 11)]);
-    assert_eq!(memberships[1].flags, ["\\Flagged"], "flags carry over");
+    assert_eq!(
+        (memberships[1].flags.clone(), memberships[1].modseq),
+        (vec!["$Fresh11".to_owned()], Some(110)),
+        "the new generation's flags and MODSEQ, never the old generation's"
+    );
     let emails = store.emails(mailbox).await.unwrap();
     for (subject, id) in &ids_before {
         let now = emails.iter().find(|e| &e.subject == subject).unwrap();

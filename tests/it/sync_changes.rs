@@ -74,6 +74,14 @@ impl MailServer for LoggedServer {
             .store_flag(uids, flag, set, unchanged_since)
             .await
     }
+    async fn replace_flags(
+        &mut self,
+        uids: &[u32],
+        flags: &[String],
+        unchanged_since: u64,
+    ) -> imap_connector::Result<Vec<u32>> {
+        MailServer::replace_flags(&mut self.inner, uids, flags, unchanged_since).await
+    }
     fn wire_bytes(&self) -> (u64, u64) {
         self.inner.wire_bytes()
     }
@@ -109,7 +117,7 @@ impl ServerFactory for LoggingFactory {
 
 /// One scheduled (not forced) sync of a mailbox that is always due; returns its status and the
 /// commands it sent.
-async fn sync(rig: &Rig) -> (OutcomeStatus, Vec<SentCommand>) {
+pub(crate) async fn sync(rig: &Rig) -> (OutcomeStatus, Vec<SentCommand>) {
     let (status, commands, _) = sync_measured(rig).await;
     (status, commands)
 }
@@ -155,7 +163,10 @@ async fn sync_measured(rig: &Rig) -> (OutcomeStatus, Vec<SentCommand>, u64) {
 }
 
 /// (UIDVALIDITY, UID → sorted flags) of a folder as the server has it.
-async fn server_state(raw: &mut RawImap, folder: &str) -> (u32, BTreeMap<u32, Vec<String>>) {
+pub(crate) async fn server_state(
+    raw: &mut RawImap,
+    folder: &str,
+) -> (u32, BTreeMap<u32, Vec<String>>) {
     let select = raw
         .command(&format!("SELECT {}", test_support::quote(folder)))
         .await
@@ -235,7 +246,7 @@ async fn stored_state<S: Store>(
 }
 
 /// The mirror equals the server for these folders; returns UID → email id per folder.
-async fn assert_mirror(
+pub(crate) async fn assert_mirror(
     rig: &Rig,
     raw: &mut RawImap,
     folders: &[&str],
@@ -266,7 +277,13 @@ async fn assert_mirror(
     ids
 }
 
-async fn record_local_change(rig: &Rig, folder: &str, email_id: i64, flag: &str, set: bool) {
+pub(crate) async fn record_local_change(
+    rig: &Rig,
+    folder: &str,
+    email_id: i64,
+    flag: &str,
+    set: bool,
+) {
     let folder_id = rig
         .folders()
         .await

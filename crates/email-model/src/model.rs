@@ -462,6 +462,18 @@ pub struct RemapReport {
     pub ambiguous: Vec<u32>,
 }
 
+/// One message of a folder whose UIDVALIDITY changed, as a headers-only fetch saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemapItem {
+    pub uid: u32,
+    /// The keys an email of this message may be known by ([`NewEmail::known_keys`]).
+    pub keys: Vec<String>,
+    /// The message's flags and MODSEQ in the new UIDVALIDITY: what the re-keyed membership
+    /// holds (MODSEQs of the old generation mean nothing in the new one).
+    pub flags: Vec<String>,
+    pub modseq: Option<u64>,
+}
+
 /// A UID the server listed but did not return, to try again later.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryUid {

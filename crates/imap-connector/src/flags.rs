@@ -74,6 +74,19 @@ impl ImapConnector {
             .await
     }
 
+    /// Sets exactly `flags` on these UIDs (`FLAGS.SILENT`). Only safe with `unchanged_since`
+    /// (CONDSTORE): the server then refuses a message changed after that MODSEQ, so flags set by
+    /// someone else meanwhile are never overwritten; such messages are returned.
+    pub async fn replace_flags(
+        &mut self,
+        uids: &[u32],
+        flags: &[&str],
+        unchanged_since: u64,
+    ) -> Result<Vec<u32>> {
+        self.store_flags(uids, "FLAGS.SILENT", flags, Some(unchanged_since))
+            .await
+    }
+
     /// Removes `flags` from these UIDs (`-FLAGS.SILENT`); see [`Self::add_flags`].
     pub async fn remove_flags(
         &mut self,

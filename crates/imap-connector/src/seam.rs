@@ -52,6 +52,15 @@ pub trait MailServer: Send {
         unchanged_since: Option<u64>,
     ) -> impl Future<Output = Result<Vec<u32>>> + Send;
 
+    /// Sets exactly `flags` on these UIDs where unchanged since `unchanged_since` (CONDSTORE);
+    /// returns the UIDs the server refused because they changed meanwhile.
+    fn replace_flags(
+        &mut self,
+        uids: &[u32],
+        flags: &[String],
+        unchanged_since: u64,
+    ) -> impl Future<Output = Result<Vec<u32>>> + Send;
+
     /// Bytes (sent, received) on the wire so far.
     fn wire_bytes(&self) -> (u64, u64);
     /// IMAP commands sent so far.
@@ -132,6 +141,16 @@ impl MailServer for ImapConnector {
         } else {
             self.remove_flags(uids, &[flag], unchanged_since).await
         }
+    }
+
+    async fn replace_flags(
+        &mut self,
+        uids: &[u32],
+        flags: &[String],
+        unchanged_since: u64,
+    ) -> Result<Vec<u32>> {
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        ImapConnector::replace_flags(self, uids, &flags, unchanged_since).await
     }
 
     fn wire_bytes(&self) -> (u64, u64) {

@@ -150,6 +150,7 @@ pub(crate) fn outcome_json(outcome: &MailboxOutcome) -> serde_json::Value {
         "moved": report.emails_known,
         "removed": report.removed,
         "errors": report.folder_errors.iter().map(|(folder, error)| serde_json::json!({"folder": folder, "error": error})).collect::<Vec<_>>(),
+        "local_changes_dropped": report.local_changes_dropped.iter().map(|(folder, uid, why)| serde_json::json!({"folder": folder, "uid": uid, "reason": why})).collect::<Vec<_>>(),
         "message_failures": report.message_failures.iter().map(|(folder, uid, error)| serde_json::json!({"folder": folder, "uid": uid, "error": error})).collect::<Vec<_>>(),
         "given_up_uids": report.reported_uids.iter().map(|(folder, uid)| serde_json::json!({"folder": folder, "uid": uid})).collect::<Vec<_>>(),
         "budget_reached": report.budget_reached,

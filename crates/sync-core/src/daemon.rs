@@ -80,6 +80,8 @@ pub struct DaemonCounters {
     pub folder_errors: AtomicU64,
     /// Messages the database refused (set aside for a retry).
     pub message_failures: AtomicU64,
+    /// Local flag changes dropped because the server changed the message first.
+    pub local_changes_dropped: AtomicU64,
     /// Watcher connections open now.
     pub idle_connections: AtomicI64,
     /// Long-running tasks restarted after a panic or an unexpected end, by task.
@@ -120,6 +122,8 @@ impl DaemonCounters {
             .fetch_add(report.folder_errors.len() as u64, Ordering::Relaxed);
         self.message_failures
             .fetch_add(report.message_failures.len() as u64, Ordering::Relaxed);
+        self.local_changes_dropped
+            .fetch_add(report.local_changes_dropped.len() as u64, Ordering::Relaxed);
     }
 
     /// Runs so far by trigger and status.

@@ -15,6 +15,7 @@ mod daemon;
 mod error;
 mod factory;
 mod isolate;
+mod local_changes;
 pub mod processor;
 mod progress;
 mod supervise;

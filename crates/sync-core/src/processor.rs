@@ -39,6 +39,9 @@ pub struct MailboxReport {
     pub folder_errors: Vec<(String, String)>,
     /// UIDs given up on after repeated empty FETCHes or refusals (folder, UID).
     pub reported_uids: Vec<(String, u32)>,
+    /// Local flag changes dropped because the server changed the message (folder, UID, what
+    /// and why): the server's flags won.
+    pub local_changes_dropped: Vec<(String, u32, String)>,
     /// Messages the database refused this run (folder, UID, reason): set aside for a retry,
     /// the rest of the folder stored.
     pub message_failures: Vec<(String, u32, String)>,
@@ -602,31 +605,36 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
         if pending.is_empty() {
             return Ok(());
         }
-        let uids: HashMap<i64, u32> = self
+        let memberships: Vec<email_model::Membership> = self
             .store
             .memberships(folder.id)
             .await?
             .into_iter()
             .filter(|m| m.uid_validity == uid_validity)
-            .map(|m| (m.email_id, m.uid))
             .collect();
-        let mut done = Vec::with_capacity(pending.len());
-        for change in pending {
-            if let Some(&uid) = uids.get(&change.email_id) {
-                let unchanged_since = if condstore {
-                    change.based_on_modseq
-                } else {
-                    None
-                };
-                let refused = self
-                    .server
-                    .store_flag(&[uid], &change.flag, change.set, unchanged_since)
-                    .await?;
-                if !refused.is_empty() {
-                    tracing::info!(uid, flag = %change.flag, "changed on the server meanwhile: the server's flags win");
-                }
+        // Every copy of an email in this folder gets its changes.
+        let mut copies: HashMap<i64, Vec<&email_model::Membership>> = HashMap::new();
+        for membership in &memberships {
+            copies
+                .entry(membership.email_id)
+                .or_default()
+                .push(membership);
+        }
+        let done: Vec<i64> = pending.iter().map(|change| change.id).collect();
+        for (email_id, net) in crate::local_changes::net_changes(&pending) {
+            let Some(copies) = copies.get(&email_id) else {
+                continue;
+            };
+            let dropped =
+                crate::local_changes::push(&mut *self.server, copies, &net, condstore).await?;
+            for (uid, change, reason) in dropped {
+                tracing::warn!(uid, %change, reason, "local flag change dropped: the server's flags win");
+                self.report.local_changes_dropped.push((
+                    folder.full_name.clone(),
+                    uid,
+                    format!("{change}: {reason}"),
+                ));
             }
-            done.push(change.id);
         }
         self.store.clear_pending_flag_changes(done).await?;
         Ok(())
@@ -773,11 +781,15 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
         let mut pairs = Vec::with_capacity(uids.len());
         for chunk in uids.chunks(self.config.batch_size.max(1) * 5) {
             let (messages, _) = self.server.fetch_batch(chunk, FetchParts::Headers).await?;
-            pairs.extend(
-                messages
-                    .into_iter()
-                    .map(|m| (m.uid, new_email(m).known_keys())),
-            );
+            pairs.extend(messages.into_iter().map(|m| {
+                let (uid, flags, modseq) = (m.uid, m.flags.clone(), m.modseq);
+                email_model::RemapItem {
+                    uid,
+                    keys: new_email(m).known_keys(),
+                    flags,
+                    modseq,
+                }
+            }));
         }
         let report = self
             .store

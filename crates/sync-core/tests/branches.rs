@@ -548,9 +548,13 @@ fn condstore_server(
     server
         .expect_changes_since()
         .returning(move |_| ready(Ok(changes.clone())));
+    let refused_too = refused.clone();
     server
         .expect_store_flag()
         .returning(move |_, _, _, _| ready(Ok(refused.clone())));
+    server
+        .expect_replace_flags()
+        .returning(move |_, _, _| ready(Ok(refused_too.clone())));
     server.expect_logout().returning(|| ready(Ok(())));
     server.expect_wire_bytes().returning(|| (0, 0));
     server.expect_commands_sent().returning(|| 0);

@@ -1253,7 +1253,7 @@ macro_rules! impl_store {
                 &self,
                 folder_id: i64,
                 new_uid_validity: u32,
-                server: Vec<(u32, Vec<String>)>,
+                server: Vec<RemapItem>,
                 cursors: FolderCursors,
             ) -> Result<RemapReport> {
                 let mut conn = self.connection().await?;
@@ -1267,7 +1267,7 @@ macro_rules! impl_store {
                         .ok_or_else(|| StoreError::NotFound(format!("folder {folder_id}")))?;
                     let new_validity = i64::from(new_uid_validity);
                     // Which emails the mailbox knows by the server's messages' keys.
-                    let keys: Vec<&String> = server.iter().flat_map(|(_, keys)| keys).collect();
+                    let keys: Vec<&String> = server.iter().flat_map(|item| &item.keys).collect();
                     let mut known_by_key: HashMap<String, Vec<i64>> = HashMap::new();
                     for chunk in keys.chunks(ROWS_PER_STATEMENT) {
                         let found: Vec<(Option<String>, i64)> = emails::table
@@ -1283,10 +1283,11 @@ macro_rules! impl_store {
                             }
                         }
                     }
-                    let candidates: Vec<(u32, Vec<i64>)> = server
+                    let candidates: Vec<(&RemapItem, Vec<i64>)> = server
                         .iter()
-                        .map(|(uid, keys)| {
-                            let mut ids: Vec<i64> = keys
+                        .map(|item| {
+                            let mut ids: Vec<i64> = item
+                                .keys
                                 .iter()
                                 .filter_map(|key| known_by_key.get(key))
                                 .flatten()
@@ -1294,7 +1295,7 @@ macro_rules! impl_store {
                                 .collect();
                             ids.sort_unstable();
                             ids.dedup();
-                            (*uid, ids)
+                            (item, ids)
                         })
                         .collect();
                     // An email named by several UIDs' keys: which UID is which is not knowable
@@ -1323,22 +1324,20 @@ macro_rules! impl_store {
                     .await?;
                     let mut report = RemapReport::default();
                     let mut rows: Vec<NewMembershipRow> = Vec::new();
-                    for (uid, ids) in &candidates {
+                    for (item, ids) in &candidates {
                         match ids.as_slice() {
-                            [] => report.to_fetch.push(*uid),
+                            [] => report.to_fetch.push(item.uid),
                             [email_id] if named_by.get(email_id) == Some(&1) => {
-                                let email_id = *email_id;
-                                let (flags, modseq) = old_flags.get(&email_id).cloned().unwrap_or_default();
                                 rows.push(NewMembershipRow {
                                     folder_id,
                                     uid_validity: new_validity,
-                                    uid: i64::from(*uid),
-                                    email_id,
-                                    flags,
-                                    modseq,
+                                    uid: i64::from(item.uid),
+                                    email_id: *email_id,
+                                    flags: flags_text(&item.flags),
+                                    modseq: from_u64(item.modseq),
                                 });
                             }
-                            _ => report.ambiguous.push(*uid),
+                            _ => report.ambiguous.push(item.uid),
                         }
                     }
                     let kept: HashSet<i64> = rows.iter().map(|r| r.email_id).collect();

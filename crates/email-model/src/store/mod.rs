@@ -17,8 +17,8 @@ use crate::model::LoginNotice;
 use crate::model::{
     BatchReport, CredentialEpisode, EmailBatch, EpisodeOpened, FlagUpdate, Folder, FolderCursors,
     FolderMergeReport, Mailbox, MailboxSettingsChange, MailboxSettingsUpdate, Membership,
-    NewMailbox, NewUser, OutboxEntry, PendingFlagChange, RemapReport, RetryUid, ServerFolder,
-    StoredEmail, SyncRunOutcome, User,
+    NewMailbox, NewUser, OutboxEntry, PendingFlagChange, RemapItem, RemapReport, RetryUid,
+    ServerFolder, StoredEmail, SyncRunOutcome, User,
 };
 
 pub use backends::{PgStore, SqliteStore, StoreOptions};
@@ -172,7 +172,7 @@ pub trait Store: Send + Sync {
         &self,
         folder_id: i64,
         new_uid_validity: u32,
-        server: Vec<(u32, Vec<String>)>,
+        server: Vec<RemapItem>,
         cursors: FolderCursors,
     ) -> impl Future<Output = Result<RemapReport>> + Send;
 

@@ -44,6 +44,11 @@ pub(super) async fn metrics<S: Store + Clone + 'static>(
             counters.bytes_sent.load(Ordering::Relaxed),
         ),
         (
+            "imap_sync_local_changes_dropped_total",
+            "Local flag changes dropped because the server changed the message first (the server's flags won).",
+            counters.local_changes_dropped.load(Ordering::Relaxed),
+        ),
+        (
             "imap_sync_message_failures_total",
             "Messages the database refused; set aside for a retry, the rest of their folder stored.",
             counters.message_failures.load(Ordering::Relaxed),
