@@ -812,6 +812,42 @@ async fn throttling_replies_are_told_apart() {
     server.finish().await.unwrap();
 }
 
+/// Issue 22, case 6: on a server that reads `*` as the highest UID present now, the expunge of
+/// the top message is only reported for a range naming the highest UID the mirror knows.
+#[tokio::test]
+async fn changes_are_asked_up_to_the_highest_known_uid_never_star() {
+    let script = Script::greeting("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] scripted ready")
+        .expect_prefix(
+            "LOGIN",
+            &["{tag} OK [CAPABILITY IMAP4rev1 CONDSTORE QRESYNC ENABLE] Logged in"],
+        )
+        .expect("ENABLE QRESYNC", &["* ENABLED QRESYNC", "{tag} OK enabled"])
+        .expect(
+            r#"SELECT "INBOX" (CONDSTORE)"#,
+            &[
+                "* 6 EXISTS",
+                "* OK [UIDVALIDITY 42] ok",
+                "* OK [HIGHESTMODSEQ 90] ok",
+                "{tag} OK [READ-WRITE] selected",
+            ],
+        )
+        // `1:*` would have ended at 6 here, and said nothing of 7.
+        .expect(
+            "UID FETCH 1:7 (UID FLAGS MODSEQ) (CHANGEDSINCE 80 VANISHED)",
+            &["* VANISHED (EARLIER) 7", "{tag} OK done"],
+        );
+    let server = ScriptedImapServer::start(script).await.unwrap();
+    let mut connector = ImapConnector::new(scripted_config(
+        &server,
+        Credentials::Password("p".to_owned().into()),
+    ));
+    assert!(connector.enable_qresync().await.unwrap());
+    connector.select("INBOX").await.unwrap();
+    let changes = connector.changes_since(80, 7).await.unwrap();
+    assert_eq!(changes.vanished, [7]);
+    server.finish().await.unwrap();
+}
+
 #[tokio::test]
 async fn gmail_items_are_parsed() {
     let message = "Subject: labelled\r\nMessage-ID: <g@x>\r\n\r\nhello\r\n";

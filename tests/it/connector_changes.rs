@@ -238,7 +238,7 @@ async fn changedsince_and_vanished_follow_another_connections_changes() {
     );
 
     expunge_and_flag_from_a_second_connection(&mut raw).await;
-    let changes = connector.changes_since(modseq).await.unwrap();
+    let changes = connector.changes_since(modseq, 4).await.unwrap();
     assert_eq!(changes.vanished, [3]);
     let changed: Vec<(Option<u32>, Vec<String>)> = changes
         .changed

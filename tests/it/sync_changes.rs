@@ -51,8 +51,12 @@ impl MailServer for LoggedServer {
     async fn enable_qresync(&mut self) -> imap_connector::Result<bool> {
         MailServer::enable_qresync(&mut self.inner).await
     }
-    async fn changes_since(&mut self, modseq: u64) -> imap_connector::Result<Changes> {
-        MailServer::changes_since(&mut self.inner, modseq).await
+    async fn changes_since(
+        &mut self,
+        modseq: u64,
+        up_to_uid: u32,
+    ) -> imap_connector::Result<Changes> {
+        MailServer::changes_since(&mut self.inner, modseq, up_to_uid).await
     }
     async fn noop(&mut self) -> imap_connector::Result<()> {
         MailServer::noop(&mut self.inner).await

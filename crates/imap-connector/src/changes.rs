@@ -163,14 +163,19 @@ impl ImapConnector {
     }
 
     /// Flag changes (and, with QRESYNC enabled, expunged UIDs) in the selected folder since
-    /// `modseq`: `UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE modseq [VANISHED])`.
-    pub async fn changes_since(&mut self, modseq: u64) -> Result<Changes> {
+    /// `modseq` among UIDs up to `up_to_uid`, the highest the caller knows:
+    /// `UID FETCH 1:up_to_uid (UID FLAGS) (CHANGEDSINCE modseq [VANISHED])`. Never `1:*`: some
+    /// servers read `*` as the highest UID present now, so an expunged top message would lie
+    /// outside the range and its VANISHED never come.
+    pub async fn changes_since(&mut self, modseq: u64, up_to_uid: u32) -> Result<Changes> {
+        let up_to_uid = up_to_uid.max(1);
         let vanished = if self.qresync_enabled {
             " VANISHED"
         } else {
             ""
         };
-        let command = format!("UID FETCH 1:* (UID FLAGS MODSEQ) (CHANGEDSINCE {modseq}{vanished})");
+        let command =
+            format!("UID FETCH 1:{up_to_uid} (UID FLAGS MODSEQ) (CHANGEDSINCE {modseq}{vanished})");
         let mut changes = Changes::default();
         // Expunges announced since the last command are part of the answer.
         self.events.retain(|event| match event {

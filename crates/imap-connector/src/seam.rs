@@ -35,7 +35,12 @@ pub trait MailServer: Send {
     /// `ENABLE QRESYNC` when offered (before SELECT); true when enabled.
     fn enable_qresync(&mut self) -> impl Future<Output = Result<bool>> + Send;
     /// Flag changes (and expunges, with QRESYNC) in the selected folder since `modseq`.
-    fn changes_since(&mut self, modseq: u64) -> impl Future<Output = Result<Changes>> + Send;
+    /// Changes since `modseq` among UIDs up to `up_to_uid` (the highest the caller knows).
+    fn changes_since(
+        &mut self,
+        modseq: u64,
+        up_to_uid: u32,
+    ) -> impl Future<Output = Result<Changes>> + Send;
     /// NOOP: lets the server deliver what other sessions changed (expunges it held back).
     fn noop(&mut self) -> impl Future<Output = Result<()>> + Send;
     /// Every UID of the selected folder.
@@ -113,8 +118,8 @@ impl MailServer for ImapConnector {
         ImapConnector::enable_qresync(self).await
     }
 
-    async fn changes_since(&mut self, modseq: u64) -> Result<Changes> {
-        ImapConnector::changes_since(self, modseq).await
+    async fn changes_since(&mut self, modseq: u64, up_to_uid: u32) -> Result<Changes> {
+        ImapConnector::changes_since(self, modseq, up_to_uid).await
     }
 
     async fn noop(&mut self) -> Result<()> {

@@ -653,7 +653,12 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
         let known_modseq = folder.highest_modseq.filter(|_| condstore && !self.force);
         let mut stored: Option<Vec<email_model::Membership>> = None;
         if let Some(modseq) = known_modseq {
-            let changes = self.server.changes_since(modseq).await?;
+            // The highest UID the mirror knows bounds the range: `*` could stop below a
+            // vanished top message.
+            let changes = self
+                .server
+                .changes_since(modseq, folder.synced_up_to_uid)
+                .await?;
             let updates: Vec<FlagUpdate> = changes
                 .changed
                 .iter()

@@ -547,7 +547,7 @@ fn condstore_server(
     });
     server
         .expect_changes_since()
-        .returning(move |_| ready(Ok(changes.clone())));
+        .returning(move |_, _| ready(Ok(changes.clone())));
     let refused_too = refused.clone();
     server
         .expect_store_flag()
