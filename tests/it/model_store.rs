@@ -79,6 +79,7 @@ conformance!(
     a_partial_run_leaves_the_mailbox_due,
     values_from_outside_are_refused_naming_the_field,
     nul_bytes_are_replaced_and_stored_alike_on_both_backends,
+    an_email_re_keyed_into_another_folder_is_never_purged,
 );
 
 async fn user_and_mailbox<S: Store>(store: &S, email: &str) -> (i64, i64) {
@@ -533,6 +534,73 @@ async fn delete_rules_keep_mail_that_is_elsewhere_and_purge_orphans_after_grace<
         1
     );
     assert!(store.email(id).await.unwrap().is_none());
+}
+
+/// Issue 22, case 4: a message leaves folder A and lands in folder B whose UIDVALIDITY has just
+/// changed; A is synced first (the email is marked orphaned), then B's re-key attaches it: the
+/// mark is cleared, and the purge never deletes an email that has a membership.
+async fn an_email_re_keyed_into_another_folder_is_never_purged<S: Store>(store: &S) {
+    let (mailbox, inbox, archive) = mailbox_with_folders(store, "rekey-purge@example.test").await;
+    let moved = message(1, "moved@x", "moved");
+    store
+        .store_batch(batch(mailbox, inbox, vec![moved.clone()]))
+        .await
+        .unwrap();
+    store
+        .store_batch(batch(
+            mailbox,
+            archive,
+            vec![message(1, "other@x", "other")],
+        ))
+        .await
+        .unwrap();
+    let id = store
+        .emails(mailbox)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.subject.as_deref() == Some("moved"))
+        .unwrap()
+        .id;
+    store.remove_uids(inbox, 1000, vec![1]).await.unwrap();
+    assert!(
+        store
+            .email(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .orphaned_at
+            .is_some()
+    );
+    let report = store
+        .remap_uid_validity(
+            archive,
+            2000,
+            vec![email_model::RemapItem {
+                uid: 7,
+                keys: moved.known_keys(),
+                flags: vec![],
+                modseq: None,
+            }],
+            FolderCursors::default(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        report.to_fetch.is_empty() && report.ambiguous.is_empty(),
+        "{report:?}"
+    );
+    assert_eq!(store.email(id).await.unwrap().unwrap().orphaned_at, None);
+    // Only "other" goes: it left Archive with the old UIDVALIDITY and is nowhere now.
+    assert_eq!(
+        store
+            .purge_orphans(mailbox, Utc::now() + Duration::hours(2))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.email(id).await.unwrap().is_some());
+    assert_eq!(store.memberships(archive).await.unwrap()[0].email_id, id);
 }
 
 async fn a_move_keeps_the_email_id<S: Store>(store: &S) {

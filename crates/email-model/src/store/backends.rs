@@ -1087,10 +1087,15 @@ macro_rules! impl_store {
 
             async fn purge_orphans(&self, mailbox_id: i64, orphaned_before: DateTime<Utc>) -> Result<usize> {
                 let mut conn = self.connection().await?;
+                // An email with a membership is live whatever its mark says (a mark a path forgot
+                // to clear must never cost mail): checked in the same statement.
                 Ok(diesel::delete(
                     emails::table
                         .filter(emails::mailbox_id.eq(mailbox_id))
-                        .filter(emails::orphaned_at.le(naive(orphaned_before))),
+                        .filter(emails::orphaned_at.le(naive(orphaned_before)))
+                        .filter(diesel::dsl::not(diesel::dsl::exists(
+                            memberships::table.filter(memberships::email_id.eq(emails::id)),
+                        ))),
                 )
                 .execute(&mut conn)
                 .await?)
