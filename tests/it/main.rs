@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
+mod chaos;
 mod connector;
 mod connector_changes;
 mod connector_oauth;

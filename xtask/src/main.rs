@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's automation, run through the alias in `.cargo/config.toml`.
 //!
 //! - `bench`: release-build benchmarks of the sync against the server's raw limit.
+//! - `chaos --seed S --ops N`: one long run of the seeded randomized scenario test.
 //! - `demo`: a throwaway Dovecot seeded with mail, synced by `imap-sync` into SQLite.
 //! - `test`: installs what is missing, starts Dovecot and PostgreSQL, runs fmt, clippy, tidy,
 //!   every test and the demo, stops the servers. The README's test command and what CI runs.
@@ -10,6 +11,7 @@
 #![allow(clippy::print_stdout)] // A command-line tool: stdout is its interface.
 
 mod bench;
+mod chaos;
 mod demo;
 mod packages;
 mod servers;
@@ -31,6 +33,8 @@ struct Cli {
 enum Task {
     /// Benchmarks: initial, no-change and incremental sync against the server's raw limit.
     Bench(bench::BenchArgs),
+    /// One long run of the seeded randomized scenario test on both backends.
+    Chaos(chaos::ChaosArgs),
     /// See imap-sync work: seed a throwaway Dovecot, add a mailbox, sync it, show the mirror.
     Demo(demo::DemoArgs),
     /// Install what is missing, start the servers, run fmt, clippy, tidy and every test.
@@ -60,6 +64,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
         Task::Bench(args) => bench::run(&args),
+        Task::Chaos(args) => chaos::run(&args),
         Task::Demo(args) => demo::run(&args),
         Task::Test(args) => test::run(&args),
         Task::Tidy { workspace } => {
