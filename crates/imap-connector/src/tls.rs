@@ -64,15 +64,12 @@ fn rustls_config_noting(
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| ConnectorError::Tls(e.to_string()))?;
-    let config = if options.accept_invalid_certs {
+    if options.accept_invalid_certs {
         tracing::warn!(
             "TLS certificate verification is switched off for this mailbox (accept_invalid_certs)"
         );
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-            .with_no_client_auth()
-    } else {
+    }
+    let config = {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         if let Some(path) = &options.extra_ca_file {
@@ -106,6 +103,7 @@ fn rustls_config_noting(
             .with_custom_certificate_verifier(Arc::new(PinningVerifier {
                 webpki,
                 pin,
+                accept_any: options.accept_invalid_certs,
                 refused,
             }))
             .with_no_client_auth()
@@ -114,12 +112,14 @@ fn rustls_config_noting(
 }
 
 /// The usual verification, plus exactly one certificate more when a fingerprint is pinned
-/// (the certificate itself, whatever its issuer or names); a refused certificate's fingerprint
-/// is noted for the error.
+/// (the certificate itself, whatever its issuer or names), or any certificate with
+/// `accept_any`; a refused certificate's fingerprint is noted for the error. Signatures are
+/// always checked.
 #[derive(Debug)]
 struct PinningVerifier {
     webpki: Arc<rustls::client::WebPkiServerVerifier>,
     pin: Option<String>,
+    accept_any: bool,
     refused: Option<RefusedFingerprint>,
 }
 
@@ -133,7 +133,7 @@ impl ServerCertVerifier for PinningVerifier {
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
         let presented = fingerprint(end_entity.as_ref());
-        if self.pin.as_deref() == Some(presented.as_str()) {
+        if self.accept_any || self.pin.as_deref() == Some(presented.as_str()) {
             return Ok(ServerCertVerified::assertion());
         }
         let verdict = self.webpki.verify_server_cert(
@@ -171,54 +171,6 @@ impl ServerCertVerifier for PinningVerifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.webpki.supported_verify_schemes()
-    }
-}
-
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

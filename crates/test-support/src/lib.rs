@@ -35,7 +35,7 @@ pub use dovecot::{
 };
 pub use error::RigError;
 pub use hostile::{HostileMessage, hostile_corpus, sentinel};
-pub use mailgen::{GeneratedMessage, MailGenerator, MailGeneratorConfig};
+pub use mailgen::{GeneratedMessage, MailGenerator, MailGeneratorConfig, SplitMix64};
 pub use migrations::fingerprint as migrations_fingerprint;
 pub use postgres::{DATABASE_URL_VAR, PostgresServer, TestDatabase, shared_postgres_url};
 pub use process::{Lifetime, Supervised, process_running};

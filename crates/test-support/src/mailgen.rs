@@ -254,7 +254,7 @@ impl MailGenerator {
             headers.push(content_type);
             body
         } else {
-            let boundary = format!("mixed-{:x}", self.random.next());
+            let boundary = format!("mixed-{:x}", self.random.next_u64());
             let text_budget = (budget / 5).max(600);
             let (inner_type, inner_body) = self.alternative(text_budget / 2);
             let mut body = format!(
@@ -397,7 +397,7 @@ impl MailGenerator {
 
     /// A multipart/alternative of text and HTML of about `size` bytes each.
     fn alternative(&mut self, size: usize) -> (String, String) {
-        let boundary = format!("alt-{:x}", self.random.next());
+        let boundary = format!("alt-{:x}", self.random.next_u64());
         let text = self.text(size);
         let html = format!(
             "<html><body><p>{}</p></body></html>\r\n",
@@ -502,12 +502,13 @@ fn quoted_printable(text: &str) -> String {
     out
 }
 
-/// SplitMix64: tiny, fast, and fixed forever, so generated mail never changes under us.
+/// SplitMix64: tiny, fast, and fixed forever, so generated mail (and generated test scenarios)
+/// never change under us.
 #[derive(Debug, Clone)]
-struct SplitMix64(u64);
+pub struct SplitMix64(pub u64);
 
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -515,14 +516,14 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
-    /// Uniform in `[0, bound)`; `bound` must be positive.
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound.max(1)
+    /// Uniform in `[0, bound)` (0 for a bound of 0).
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.next_u64() % bound.max(1)
     }
 
     /// Uniform in `[0, 1)`.
     fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     fn chance(&mut self, probability: f64) -> bool {
@@ -532,7 +533,7 @@ impl SplitMix64 {
     fn bytes(&mut self, len: usize) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(len + 8);
         while bytes.len() < len {
-            bytes.extend_from_slice(&self.next().to_le_bytes());
+            bytes.extend_from_slice(&self.next_u64().to_le_bytes());
         }
         bytes.truncate(len);
         bytes

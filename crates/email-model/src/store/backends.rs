@@ -870,16 +870,7 @@ macro_rules! impl_store {
                     let mut known: HashMap<String, i64> = HashMap::new();
                     load_email_ids!(conn, batch.mailbox_id, identities, known);
                     let known_ids: Vec<i64> = known.values().copied().collect();
-                    for chunk in known_ids.chunks(ROWS_PER_STATEMENT) {
-                        diesel::update(
-                            emails::table
-                                .filter(emails::id.eq_any(chunk))
-                                .filter(emails::orphaned_at.is_not_null()),
-                        )
-                        .set(emails::orphaned_at.eq(None::<chrono::NaiveDateTime>))
-                        .execute(conn)
-                        .await?;
-                    }
+                    clear_orphan_marks!(conn, known_ids);
                     let known_count = batch
                         .emails
                         .iter()
@@ -1354,16 +1345,7 @@ macro_rules! impl_store {
                     // A re-keyed email is in a folder: whatever marked it orphaned (a move seen
                     // from its old folder first) no longer holds.
                     let kept_ids: Vec<i64> = kept.iter().copied().collect();
-                    for chunk in kept_ids.chunks(ROWS_PER_STATEMENT) {
-                        diesel::update(
-                            emails::table
-                                .filter(emails::id.eq_any(chunk))
-                                .filter(emails::orphaned_at.is_not_null()),
-                        )
-                        .set(emails::orphaned_at.eq(None::<chrono::NaiveDateTime>))
-                        .execute(conn)
-                        .await?;
-                    }
+                    clear_orphan_marks!(conn, kept_ids);
                     let dropped_ids: Vec<i64> =
                         old.iter().map(|m| m.email_id).filter(|id| !kept.contains(id)).collect();
                     for chunk in dropped_ids.chunks(ROWS_PER_STATEMENT) {
@@ -1961,6 +1943,22 @@ macro_rules! load_email_ids {
                 .load($conn)
                 .await?;
             $known.extend(found);
+        }
+    };
+}
+
+/// Emails that gained a membership are in a folder: an orphan mark no longer holds.
+macro_rules! clear_orphan_marks {
+    ($conn:expr, $ids:expr) => {
+        for chunk in $ids.chunks(ROWS_PER_STATEMENT) {
+            diesel::update(
+                emails::table
+                    .filter(emails::id.eq_any(chunk))
+                    .filter(emails::orphaned_at.is_not_null()),
+            )
+            .set(emails::orphaned_at.eq(None::<chrono::NaiveDateTime>))
+            .execute($conn)
+            .await?;
         }
     };
 }
