@@ -28,7 +28,7 @@ fn connector(
     )
 }
 
-fn names(connector: &ImapConnector) -> Vec<String> {
+pub(crate) fn names(connector: &ImapConnector) -> Vec<String> {
     connector
         .command_log()
         .into_iter()

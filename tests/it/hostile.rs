@@ -7,18 +7,12 @@ use imap_connector::{
     ConnectorError, Credentials, ImapConfig, ImapConnector, SearchQuery, Security,
 };
 use integration_tests::connector_config;
+
+use crate::connector::names;
 use test_support::{DovecotVariant, RawImap, shared_dovecot};
 
 /// The payload that deleted a folder through `PATCH /api/emails/ID/flags` before this fix.
 const INJECTION: &str = "\\Flagged)\r\nX1 DELETE Victim\r\nX2 NOOP (\\Seen";
-
-fn names(connector: &ImapConnector) -> Vec<String> {
-    connector
-        .command_log()
-        .into_iter()
-        .map(|c| c.name)
-        .collect()
-}
 
 #[tokio::test]
 async fn the_connector_refuses_arguments_that_would_splice_a_second_command() {

@@ -275,6 +275,22 @@ pub(crate) async fn apply_changes<S: Store>(
     })
 }
 
+/// A new host or port the connect policy refuses is not saved (every connect checks again); an
+/// unchanged address is not looked up, so other settings can change whatever its DNS says now.
+pub(crate) async fn check_new_address(
+    policy: &imap_connector::ConnectPolicy,
+    mailbox: &Mailbox,
+    host: Option<&str>,
+    port: Option<u16>,
+) -> imap_connector::Result<()> {
+    let host = host.unwrap_or(&mailbox.imap.host);
+    let port = port.unwrap_or(mailbox.imap.port);
+    if host == mailbox.imap.host && port == mailbox.imap.port {
+        return Ok(());
+    }
+    policy.check_host(host, port).await
+}
+
 /// Switches folders on and off by full name; `Ok(Some(name))` names a folder the mailbox lacks
 /// (nothing after it is switched).
 pub(crate) async fn switch_folders<S: Store>(
@@ -302,12 +318,13 @@ async fn update<S: Store + Clone + 'static>(
 ) -> anyhow::Result<()> {
     let id = update.id;
     let mailbox = existing(store, id).await?;
-    let host = update
-        .host
-        .clone()
-        .unwrap_or_else(|| mailbox.imap.host.clone());
-    let port = update.port.unwrap_or(mailbox.imap.port);
-    settings.connect_policy()?.check_host(&host, port).await?;
+    check_new_address(
+        &settings.connect_policy()?,
+        &mailbox,
+        update.host.as_deref(),
+        update.port,
+    )
+    .await?;
     let changes = MailboxChanges {
         email: update.email,
         host: update.host,

@@ -621,57 +621,56 @@ async fn the_connect_policy_applies_at_check_save_and_every_sync(backend: &Backe
             && message.contains("imap_denied_networks"),
         "{message}"
     );
+    // Another setting of a mailbox whose address the policy now refuses still saves: only a
+    // new address is looked up on save.
+    let updated = deny_loopback(&["mailbox", "update", &id, "--first-sync-days", "20"]);
+    assert!(
+        updated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&updated.stderr)
+    );
     let checked = deny_loopback(&["mailbox", "check", &id]);
     assert!(!checked.status.success());
     assert!(String::from_utf8_lossy(&checked.stderr).contains("connect policy"));
-    let added = deny_loopback(&[
-        "mailbox",
-        "add",
-        "--owner",
-        &owner,
-        "--email",
-        "second@example.test",
-        "--host",
-        "127.0.0.1",
-        "--security",
-        "none",
-        "--user",
-        "x",
-        "--password-env",
-        "TEST_PASSWORD",
-    ]);
-    assert!(!added.status.success());
-    assert!(
-        String::from_utf8_lossy(&added.stderr).contains("connect policy"),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
-    for metadata in ["169.254.169.254", "fd00:ec2::254"] {
-        let output = backend
-            .imap_sync(&[
-                "mailbox",
-                "add",
-                "--owner",
-                &owner,
-                "--email",
-                "meta@example.test",
-                "--host",
-                metadata,
-                "--security",
-                "none",
-                "--user",
-                "x",
-                "--password-env",
-                "TEST_PASSWORD",
-            ])
-            .env("TEST_PASSWORD", "pw")
-            .output()
-            .unwrap();
+    let add_args = |host: &'static str| -> Vec<String> {
+        [
+            "mailbox",
+            "add",
+            "--owner",
+            &owner,
+            "--email",
+            "second@example.test",
+            "--host",
+            host,
+            "--security",
+            "none",
+            "--user",
+            "x",
+            "--password-env",
+            "TEST_PASSWORD",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    let refused_at_add = |output: std::process::Output, host: &str| {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
             !output.status.success() && stderr.contains("connect policy"),
-            "{metadata}: {stderr}"
+            "{host}: {stderr}"
         );
+    };
+    let args = add_args("127.0.0.1");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    refused_at_add(deny_loopback(&args), "127.0.0.1 with loopback denied");
+    for metadata in ["169.254.169.254", "fd00:ec2::254"] {
+        let args = add_args(metadata);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = backend
+            .imap_sync(&args)
+            .env("TEST_PASSWORD", "pw")
+            .output()
+            .unwrap();
+        refused_at_add(output, metadata);
     }
     let listed = backend.json(&["mailbox", "list", "--json"]);
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");

@@ -135,9 +135,12 @@ async fn refuse_by_policy<S: Store + Clone + 'static>(
         .connect_policy
         .check_host(host, port)
         .await
-        .map_err(|error| {
-            ApiError::on_field(StatusCode::UNPROCESSABLE_ENTITY, "host", error.to_string())
-        })
+        .map_err(policy_refusal)
+}
+
+/// A connect-policy refusal as the API answers it: 422 on the host.
+fn policy_refusal(error: imap_connector::ConnectorError) -> ApiError {
+    ApiError::on_field(StatusCode::UNPROCESSABLE_ENTITY, "host", error.to_string())
 }
 
 pub(super) async fn get_mailbox<S: Store + Clone + 'static>(
@@ -154,11 +157,14 @@ pub(super) async fn update_mailbox<S: Store + Clone + std::fmt::Debug + 'static>
     Json(body): Json<MailboxBody>,
 ) -> ApiResult {
     let mailbox = mailbox_or_404(&state, id).await?;
-    let host = body
-        .host
-        .clone()
-        .unwrap_or_else(|| mailbox.imap.host.clone());
-    refuse_by_policy(&state, &host, body.port.unwrap_or(mailbox.imap.port)).await?;
+    crate::mailboxes::check_new_address(
+        &state.factory.connect_policy,
+        &mailbox,
+        body.host.as_deref(),
+        body.port,
+    )
+    .await
+    .map_err(policy_refusal)?;
     let changes = crate::mailboxes::MailboxChanges {
         email: body.email,
         host: body.host,
