@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use email_model::migrate;
 use test_support::{TestDatabase, TestSqlite};
 
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 15] = [
     "attachments",
     "credential_episodes",
+    "dropped_flag_changes",
     "emails",
     "folders",
     "login_notices_shown",
@@ -50,7 +51,7 @@ async fn postgres_columns(url: &str) -> Vec<String> {
 }
 
 /// Migrations in each tree (the mirror, the header key, the TLS pin).
-const MIGRATIONS: usize = 3;
+const MIGRATIONS: usize = 5;
 
 #[tokio::test]
 async fn postgres_migrations_go_up_down_and_up_again() {

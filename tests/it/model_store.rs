@@ -121,6 +121,7 @@ fn server_folder(full_name: &str, folder_type: &str, uid_validity: Option<u32>) 
         folder_type: folder_type.into(),
         selectable: true,
         uid_validity,
+        server_id: None,
     }
 }
 
@@ -988,7 +989,7 @@ async fn local_flag_changes_wait_with_their_modseq<S: Store>(store: &S) {
             .await,
         Err(StoreError::NotFound(_))
     ));
-    store.clear_pending_flag_changes(vec![id]).await.unwrap();
+    store.settle_pending_flag_changes(vec![id], Vec::new()).await.unwrap();
     assert!(store.pending_flag_changes(inbox).await.unwrap().is_empty());
 }
 

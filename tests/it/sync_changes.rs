@@ -33,6 +33,9 @@ impl MailServer for LoggedServer {
     async fn select(&mut self, name: &str) -> imap_connector::Result<SelectedFolder> {
         MailServer::select(&mut self.inner, name).await
     }
+    async fn folder_server_id(&mut self, name: &str) -> imap_connector::Result<Option<String>> {
+        MailServer::folder_server_id(&mut self.inner, name).await
+    }
     async fn uid_search(&mut self, criteria: &str) -> imap_connector::Result<Vec<u32>> {
         MailServer::uid_search(&mut self.inner, criteria).await
     }
@@ -406,6 +409,23 @@ async fn scenario(backend: Backend, variant: DovecotVariant) {
         "with CONDSTORE the server's later change wins; without it the local change does"
     );
     assert_mirror(&rig, &mut raw, &["INBOX", "Archive"], "local changes").await;
+    // The change the server's flags overrode is recorded for the host, not silently deleted.
+    let dropped = if rig.is_postgres() {
+        rig.pg().dropped_flag_changes(rig.mailbox_id, None, 10).await
+    } else {
+        rig.sqlite().dropped_flag_changes(rig.mailbox_id, None, 10).await
+    }
+    .unwrap();
+    if full {
+        assert_eq!(dropped.len(), 1, "{dropped:?}");
+        assert_eq!(
+            (dropped[0].uid, dropped[0].email_id, dropped[0].change.as_str()),
+            (2, ids["INBOX"][&2], "-\\Flagged")
+        );
+        assert!(dropped[0].reason.contains("server changed"), "{dropped:?}");
+    } else {
+        assert!(dropped.is_empty(), "without CONDSTORE the local change wins: {dropped:?}");
+    }
 
     // Archive recreated with the same mail: a new UIDVALIDITY; email ids stay.
     let archive_ids: BTreeSet<i64> = ids["Archive"].values().copied().collect();

@@ -87,6 +87,7 @@ async fn measure<S: Store>(name: &str, store: &S, emails: &[NewEmail], bytes: us
                 folder_type: "inbox".into(),
                 selectable: true,
                 uid_validity: None,
+                server_id: None,
             }],
         )
         .await

@@ -207,8 +207,10 @@ pub struct ServerFolder {
     /// inbox, sent, drafts, trash, junk, archive, all, other.
     pub folder_type: String,
     pub selectable: bool,
-    /// When known (from STATUS): lets a rename keep its history.
+    /// When known (from STATUS): with the name history, lets a rename keep its history.
     pub uid_validity: Option<u32>,
+    /// The server's own id of the folder (RFC 8474 MAILBOXID), when it offers one.
+    pub server_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,6 +234,8 @@ pub struct Folder {
     pub window_start: Option<DateTime<Utc>>,
     pub synchronized_at: Option<DateTime<Utc>>,
     pub failure_count: i32,
+    /// The server's own id of the folder (RFC 8474 MAILBOXID), when it offers one.
+    pub server_id: Option<String>,
 }
 
 /// What a folder merge changed.
@@ -495,6 +499,34 @@ pub struct PendingFlagChange {
     /// The membership's MODSEQ the change was based on, for UNCHANGEDSINCE.
     pub based_on_modseq: Option<u64>,
 }
+
+/// A host flag change that was not applied: the server changed the message after the change
+/// was based on, and the server's flags win (ARCHITECTURE.md's conflict rule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DroppedFlagChange {
+    pub folder_id: i64,
+    pub email_id: i64,
+    pub uid: u32,
+    /// What the host asked for, as `+\Flagged -\Seen`.
+    pub change: String,
+    pub reason: String,
+}
+
+/// A [`DroppedFlagChange`] as recorded, for the host to see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DroppedFlagChangeRecord {
+    pub id: i64,
+    pub mailbox_id: i64,
+    pub folder_id: i64,
+    pub email_id: i64,
+    pub uid: u32,
+    pub change: String,
+    pub reason: String,
+    pub dropped_at: DateTime<Utc>,
+}
+
+/// How long dropped flag changes are kept.
+pub const DROPPED_FLAG_CHANGES_KEPT_DAYS: i64 = 30;
 
 /// A period during which a mailbox's credentials are refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

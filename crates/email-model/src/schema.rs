@@ -68,6 +68,7 @@ diesel::table! {
         window_start -> Nullable<Timestamp>,
         synchronized_at -> Nullable<Timestamp>,
         failure_count -> Integer,
+        server_id -> Nullable<Text>,
     }
 }
 
@@ -163,6 +164,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    dropped_flag_changes (id) {
+        id -> BigInt,
+        mailbox_id -> BigInt,
+        folder_id -> BigInt,
+        email_id -> BigInt,
+        uid -> BigInt,
+        change -> Text,
+        reason -> Text,
+        dropped_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     credential_episodes (id) {
         id -> BigInt,
         mailbox_id -> BigInt,
@@ -221,6 +235,9 @@ diesel::joinable!(credential_episodes -> mailboxes (mailbox_id));
 diesel::joinable!(notification_outbox -> credential_episodes (episode_id));
 diesel::joinable!(notification_outbox -> users (user_id));
 diesel::joinable!(sync_runs -> mailboxes (mailbox_id));
+diesel::joinable!(dropped_flag_changes -> mailboxes (mailbox_id));
+diesel::joinable!(dropped_flag_changes -> folders (folder_id));
+diesel::joinable!(dropped_flag_changes -> emails (email_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -233,6 +250,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     memberships,
     retry_uids,
     pending_flag_changes,
+    dropped_flag_changes,
     credential_episodes,
     notification_outbox,
     login_notices_shown,

@@ -1,7 +1,7 @@
 //! Following a folder's changes: CONDSTORE/QRESYNC where the server has them (CHANGEDSINCE,
 //! VANISHED), and the fallback where it does not (all UIDs, FLAGS in chunks).
 
-use async_imap::imap_proto::{AttributeValue, MailboxDatum, Response, ResponseCode, Status};
+use async_imap::imap_proto::{AttributeValue, MailboxDatum, Response};
 
 use crate::command;
 use crate::connector::{ImapConnector, SelectedFolder, uid_batches};
@@ -126,27 +126,14 @@ impl ImapConnector {
             "SELECT {} (QRESYNC ({uid_validity} {modseq}{known}))",
             command::folder(full_name)?
         );
-        let mut selected = SelectedFolder {
-            full_name: full_name.to_owned(),
-            uid_validity: None,
-            uid_next: None,
-            exists: 0,
-            highest_modseq: None,
-        };
+        let mut selected = SelectedFolder::opening(full_name);
         let mut changes = Changes::default();
         self.selected = None;
         self.run(&command, |response| {
+            if selected.read(response) {
+                return Ok(());
+            }
             match response {
-                Response::MailboxData(MailboxDatum::Exists(n)) => selected.exists = *n,
-                Response::Data {
-                    status: Status::Ok,
-                    outcome,
-                } => match outcome.code {
-                    Some(ResponseCode::UidValidity(v)) => selected.uid_validity = Some(v),
-                    Some(ResponseCode::UidNext(n)) => selected.uid_next = Some(n),
-                    Some(ResponseCode::HighestModSeq(m)) => selected.highest_modseq = Some(m),
-                    _ => {}
-                },
                 Response::Vanished { uids, .. } => changes.vanished.extend(expand_ranges(uids)),
                 Response::Fetch(seq, attributes) => {
                     changes.changed.extend(flag_state(*seq, attributes));

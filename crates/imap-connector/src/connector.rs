@@ -35,6 +35,50 @@ pub struct SelectedFolder {
     pub uid_next: Option<u32>,
     pub exists: u32,
     pub highest_modseq: Option<u64>,
+    /// The server's own id of the folder (RFC 8474 `[MAILBOXID (…)]`), when it offers one.
+    pub mailbox_id: Option<String>,
+}
+
+impl SelectedFolder {
+    /// An empty state for `full_name`, filled by the SELECT's responses.
+    pub(crate) fn opening(full_name: &str) -> Self {
+        Self {
+            full_name: full_name.to_owned(),
+            uid_validity: None,
+            uid_next: None,
+            exists: 0,
+            highest_modseq: None,
+            mailbox_id: None,
+        }
+    }
+
+    /// Takes what a SELECT or EXAMINE response says about the folder; false for other responses.
+    pub(crate) fn read(&mut self, response: &Response<'_>) -> bool {
+        match response {
+            Response::MailboxData(MailboxDatum::Exists(n)) => self.exists = *n,
+            Response::Data {
+                status: Status::Ok,
+                outcome,
+            }
+            | Response::Done {
+                status: Status::Ok,
+                outcome,
+                ..
+            } => match outcome.code {
+                Some(ResponseCode::UidValidity(v)) => self.uid_validity = Some(v),
+                Some(ResponseCode::UidNext(n)) => self.uid_next = Some(n),
+                Some(ResponseCode::HighestModSeq(m)) => self.highest_modseq = Some(m),
+                // imap-proto does not know RFC 8474's code: it stays in the text.
+                None => match outcome.information.as_deref().and_then(mailbox_id_in) {
+                    Some(id) => self.mailbox_id = Some(id),
+                    None => return false,
+                },
+                _ => return false,
+            },
+            _ => return false,
+        }
+        true
+    }
 }
 
 /// What to download of each message.
@@ -293,34 +337,31 @@ impl ImapConnector {
     /// Selects a folder by its decoded full name; with CONDSTORE when offered, so that
     /// HIGHESTMODSEQ comes back.
     pub async fn select(&mut self, full_name: &str) -> Result<SelectedFolder> {
+        self.open(full_name, "SELECT").await
+    }
+
+    /// The server's own id of a folder (RFC 8474 MAILBOXID), from an `EXAMINE` (which leaves
+    /// no folder selected); `None` without a command when the server does not offer OBJECTID.
+    pub async fn folder_server_id(&mut self, full_name: &str) -> Result<Option<String>> {
+        if !self.has("OBJECTID").await? {
+            return Ok(None);
+        }
+        let examined = self.open(full_name, "EXAMINE").await;
+        self.selected = None;
+        Ok(examined?.mailbox_id)
+    }
+
+    async fn open(&mut self, full_name: &str, verb: &str) -> Result<SelectedFolder> {
         let condstore = self.has("CONDSTORE").await?;
-        let mut command = format!("SELECT {}", command::folder(full_name)?);
+        let mut command = format!("{verb} {}", command::folder(full_name)?);
         if condstore {
             command.push_str(" (CONDSTORE)");
         }
         self.selected = None;
-        let mut selected = SelectedFolder {
-            full_name: full_name.to_owned(),
-            uid_validity: None,
-            uid_next: None,
-            exists: 0,
-            highest_modseq: None,
-        };
+        let mut selected = SelectedFolder::opening(full_name);
         let result = self
             .run(&command, |response| {
-                match response {
-                    Response::MailboxData(MailboxDatum::Exists(n)) => selected.exists = *n,
-                    Response::Data {
-                        status: Status::Ok,
-                        outcome,
-                    } => match outcome.code {
-                        Some(ResponseCode::UidValidity(v)) => selected.uid_validity = Some(v),
-                        Some(ResponseCode::UidNext(n)) => selected.uid_next = Some(n),
-                        Some(ResponseCode::HighestModSeq(m)) => selected.highest_modseq = Some(m),
-                        _ => {}
-                    },
-                    _ => {}
-                }
+                selected.read(response);
                 Ok(())
             })
             .await;
@@ -769,5 +810,49 @@ mod tests {
         let batches = uid_batches(&contiguous);
         assert_eq!(batches.len(), 3);
         assert_eq!(batches[0].0, "1:500");
+    }
+}
+
+/// The id in a response text that starts with `[MAILBOXID (id)]`, when it is a valid RFC 8474
+/// objectid (1–255 letters, digits, `_` or `-`); anything else is ignored.
+fn mailbox_id_in(text: &str) -> Option<String> {
+    let rest = text.trim_start().strip_prefix('[')?;
+    let (code, rest) = rest.split_once(' ')?;
+    if !code.eq_ignore_ascii_case("MAILBOXID") {
+        return None;
+    }
+    let id = rest.strip_prefix('(')?.split_once(")]")?.0;
+    let valid = (1..=255).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    valid.then(|| id.to_owned())
+}
+
+#[cfg(test)]
+mod mailbox_id_tests {
+    use super::mailbox_id_in;
+
+    #[test]
+    fn the_rfc_8474_code_is_read_and_anything_odd_is_ignored() {
+        assert_eq!(
+            mailbox_id_in("[MAILBOXID (F2212ea87-6097-4256-9d51-71338625)] Ok").as_deref(),
+            Some("F2212ea87-6097-4256-9d51-71338625")
+        );
+        assert_eq!(mailbox_id_in("[mailboxid (abc)]").as_deref(), Some("abc"));
+        for odd in [
+            "Ok",
+            "[MAILBOXID ()] Ok",
+            "[MAILBOXID (a b)] Ok",
+            "[MAILBOXID (a\r\n)] Ok",
+            "[MAILBOXID abc] Ok",
+            "[UIDNEXT 4] Ok",
+        ] {
+            assert_eq!(mailbox_id_in(odd), None, "{odd}");
+        }
+        assert_eq!(
+            mailbox_id_in(&format!("[MAILBOXID ({})]", "x".repeat(256))),
+            None
+        );
     }
 }

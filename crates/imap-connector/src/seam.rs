@@ -20,6 +20,12 @@ pub trait MailServer: Send {
 
     fn select(&mut self, full_name: &str) -> impl Future<Output = Result<SelectedFolder>> + Send;
 
+    /// The server's own id of a folder (RFC 8474 MAILBOXID); `None` where it offers none.
+    fn folder_server_id(
+        &mut self,
+        full_name: &str,
+    ) -> impl Future<Output = Result<Option<String>>> + Send;
+
     fn uid_search(&mut self, criteria: &str) -> impl Future<Output = Result<Vec<u32>>> + Send;
 
     /// The messages with these UIDs, and the UIDs the server did not return. The caller
@@ -91,6 +97,10 @@ impl MailServer for ImapConnector {
 
     async fn select(&mut self, full_name: &str) -> Result<SelectedFolder> {
         ImapConnector::select(self, full_name).await
+    }
+
+    async fn folder_server_id(&mut self, full_name: &str) -> Result<Option<String>> {
+        ImapConnector::folder_server_id(self, full_name).await
     }
 
     async fn uid_search(&mut self, criteria: &str) -> Result<Vec<u32>> {

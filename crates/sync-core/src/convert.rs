@@ -25,6 +25,7 @@ pub(crate) fn server_folder(folder: &Folder) -> ServerFolder {
         folder_type: folder_type_name(folder.folder_type).to_owned(),
         selectable: folder.selectable,
         uid_validity: folder.counts.and_then(|c| c.uid_validity),
+        server_id: None,
     }
 }
 

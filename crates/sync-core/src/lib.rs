@@ -14,6 +14,7 @@ mod convert;
 mod daemon;
 mod error;
 mod factory;
+mod folder_refresh;
 mod isolate;
 mod local_changes;
 pub mod processor;

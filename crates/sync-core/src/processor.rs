@@ -25,7 +25,7 @@ use email_model::{EmailBatch, FlagUpdate, Folder, FolderCursors, Mailbox, Store}
 use imap_connector::{ConnectorError, FetchParts, MailServer};
 
 use crate::config::SyncConfig;
-use crate::convert::{new_email, server_folder};
+use crate::convert::new_email;
 use crate::error::{Result, SyncError};
 use crate::progress::{ProgressEvent, ProgressSink};
 
@@ -140,12 +140,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
     pub(crate) async fn run(mut self) -> Result<MailboxReport> {
         // Folders first: LIST is also where a refused login shows.
         let started = Instant::now();
-        let server_folders = self.server.folders(true).await?;
-        self.store
-            .merge_folders(
-                self.mailbox.id,
-                server_folders.iter().map(server_folder).collect(),
-            )
+        crate::folder_refresh::refresh_folders(self.store, &mut *self.server, self.mailbox.id)
             .await?;
         self.report.phases.folders += started.elapsed();
         let folders = self.store.folders(self.mailbox.id).await?;
@@ -621,6 +616,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
                 .push(membership);
         }
         let done: Vec<i64> = pending.iter().map(|change| change.id).collect();
+        let mut recorded = Vec::new();
         for (email_id, net) in crate::local_changes::net_changes(&pending) {
             let Some(copies) = copies.get(&email_id) else {
                 continue;
@@ -634,9 +630,18 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
                     uid,
                     format!("{change}: {reason}"),
                 ));
+                recorded.push(email_model::DroppedFlagChange {
+                    folder_id: folder.id,
+                    email_id,
+                    uid,
+                    change,
+                    reason: reason.to_owned(),
+                });
             }
         }
-        self.store.clear_pending_flag_changes(done).await?;
+        self.store
+            .settle_pending_flag_changes(done, recorded)
+            .await?;
         Ok(())
     }
 

@@ -269,17 +269,11 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
                 .await?
                 .ok_or(SyncError::NoCredentials)?;
             let mut server = self.factory.server_for(&mailbox, secret);
-            let folders = server.folders(true).await;
+            let refreshed =
+                crate::folder_refresh::refresh_folders(&self.store, &mut server, mailbox_id).await;
             let _ = server.logout().await;
             self.keep_rotated_secret(mailbox_id).await;
-            let folders = folders?;
-            self.store
-                .merge_folders(
-                    mailbox_id,
-                    folders.iter().map(crate::convert::server_folder).collect(),
-                )
-                .await?;
-            Ok::<_, SyncError>(())
+            refreshed
         }
         .await;
         self.store

@@ -137,6 +137,9 @@ fn server_with_inbox(
     server
         .expect_folders()
         .returning(|_| ready(Ok(vec![inbox()])));
+    server
+        .expect_folder_server_id()
+        .returning(|_| ready(Ok(None)));
     let top = uids.iter().max().copied().unwrap_or(0);
     server.expect_select().returning(move |_| {
         ready(Ok(SelectedFolder {
@@ -145,6 +148,7 @@ fn server_with_inbox(
             uid_next: Some(top + 1),
             exists: top,
             highest_modseq: None,
+            mailbox_id: None,
         }))
     });
     server.expect_uid_search().returning(move |criteria| {
@@ -194,6 +198,9 @@ fn failing_server(error: fn() -> ConnectorError) -> MockMailServer {
         .expect_folders()
         .times(1)
         .returning(move |_| ready(Err(error())));
+    server
+        .expect_folder_server_id()
+        .returning(|_| ready(Ok(None)));
     server.expect_logout().returning(|| ready(Ok(())));
     server
 }
@@ -508,6 +515,9 @@ fn condstore_server(
     server
         .expect_folders()
         .returning(|_| ready(Ok(vec![inbox()])));
+    server
+        .expect_folder_server_id()
+        .returning(|_| ready(Ok(None)));
     let top = uids.iter().max().copied().unwrap_or(0);
     server.expect_capabilities().returning(|| {
         ready(Ok(["CONDSTORE", "QRESYNC"]
@@ -524,6 +534,7 @@ fn condstore_server(
             uid_next: Some(top + 1),
             exists: top,
             highest_modseq: Some(100),
+            mailbox_id: None,
         }))
     });
     let listed = uids.clone();
@@ -691,6 +702,9 @@ async fn a_uidvalidity_change_re_keys_known_mail_without_downloading_it() {
         .expect_folders()
         .returning(|_| ready(Ok(vec![inbox()])));
     second
+        .expect_folder_server_id()
+        .returning(|_| ready(Ok(None)));
+    second
         .expect_capabilities()
         .returning(|| ready(Ok(std::collections::BTreeSet::new())));
     second
@@ -703,6 +717,7 @@ async fn a_uidvalidity_change_re_keys_known_mail_without_downloading_it() {
             uid_next: Some(3),
             exists: 2,
             highest_modseq: None,
+            mailbox_id: None,
         }))
     });
     second.expect_all_uids().returning(|| ready(Ok(vec![1, 2])));

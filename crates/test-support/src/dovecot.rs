@@ -52,12 +52,46 @@ pub struct DovecotEndpoint {
     /// PEM file of the CA that signed the server's certificate.
     pub ca_file: PathBuf,
     pub password: String,
+    /// The server's configuration, for `doveadm` (what a test cannot do over IMAP).
+    pub config_file: PathBuf,
 }
 
 impl DovecotEndpoint {
     /// A user name no other test uses: logging in with it gives a fresh, empty mailbox.
     pub fn fresh_user(&self, purpose: &str) -> String {
         unique_name(purpose)
+    }
+
+    /// Gives `folder` of `user` this UIDVALIDITY (`doveadm mailbox update`): what no IMAP
+    /// command can do, and what servers do that hand out one UIDVALIDITY to two folders.
+    pub fn set_uid_validity(
+        &self,
+        user: &str,
+        folder: &str,
+        uid_validity: u32,
+    ) -> Result<(), RigError> {
+        let program = find_program("doveadm", &[PathBuf::from("/usr/bin/doveadm")]).ok_or(
+            RigError::Missing {
+                program: "doveadm",
+                fix: FIX_DOVECOT,
+            },
+        )?;
+        let output = std::process::Command::new(&program)
+            .arg("-c")
+            .arg(&self.config_file)
+            .args(["mailbox", "update", "-u", user, "--uid-validity"])
+            .arg(uid_validity.to_string())
+            .arg(folder)
+            .output()
+            .map_err(RigError::io(format!("running {}", program.display())))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(RigError::Failed {
+                what: format!("doveadm mailbox update of {folder}"),
+                detail: String::from_utf8_lossy(&output.stderr).into_owned(),
+            })
+        }
     }
 
     /// The endpoint as one environment value.
@@ -137,6 +171,7 @@ impl DovecotServer {
             plain_port,
             tls_port,
             ca_file: layout.ca.clone(),
+            config_file: layout.config.clone(),
             password: PASSWORD.into(),
         };
         let mut ready = wait_until(Duration::from_secs(20), &supervised, || {

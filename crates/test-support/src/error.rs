@@ -42,6 +42,8 @@ pub enum RigError {
     Tls(String),
     #[error("IMAP: {0}")]
     Imap(String),
+    #[error("{what} failed: {detail}")]
+    Failed { what: String, detail: String },
 }
 
 impl RigError {

@@ -13,6 +13,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncC
 use secrecy::SecretString;
 
 use super::Store;
+use super::folder_identity::{self, Identity, KnownFolder};
 use super::rows::*;
 use crate::error::{Result, StoreError};
 use crate::identity::{choose_thread, normalize_message_id, thread_keys};
@@ -356,6 +357,12 @@ fn new_email_row(
             .unwrap_or_else(|_| "[]".into()),
         created_at: now(),
     }
+}
+
+/// The name a stored folder takes when a different folder now holds its name on the server; the
+/// id keeps it unique.
+fn displaced_name(full_name: &str, id: i64) -> String {
+    format!("{full_name} (replaced on the server, #{id})")
 }
 
 fn default_sync(folder_type: &str) -> bool {
@@ -724,44 +731,47 @@ macro_rules! impl_store {
                         .load(conn)
                         .await?;
                     let mut report = FolderMergeReport::default();
-                    let mut matched: HashSet<i64> = HashSet::new();
-                    let mut unmatched_server: Vec<&ServerFolder> = Vec::new();
-                    for folder in &server {
-                        match stored.iter().find(|s| s.full_name == folder.full_name) {
-                            Some(existing) => {
-                                matched.insert(existing.id);
-                                if existing.gone_since.is_some() {
-                                    report.returned.push(folder.full_name.clone());
-                                }
-                                diesel::update(folders::table.find(existing.id))
-                                    .set((
-                                        folders::name.eq(&folder.name),
-                                        folders::parent_full_name.eq(&folder.parent_full_name),
-                                        folders::delimiter.eq(&folder.delimiter),
-                                        folders::folder_type.eq(&folder.folder_type),
-                                        folders::selectable.eq(folder.selectable),
-                                        folders::gone_since.eq(None::<chrono::NaiveDateTime>),
-                                    ))
-                                    .execute(conn)
-                                    .await?;
-                            }
-                            None => unmatched_server.push(folder),
+                    let known: Vec<KnownFolder<'_>> = stored
+                        .iter()
+                        .map(|row| KnownFolder {
+                            id: row.id,
+                            full_name: &row.full_name,
+                            uid_validity: row.uid_validity,
+                            server_id: row.server_id.as_deref(),
+                            live: row.gone_since.is_none(),
+                        })
+                        .collect();
+                    let identities = folder_identity::identify(&known, &server);
+                    // Names are unique per mailbox: a stored folder whose name is now listed for
+                    // another folder (a reused name, names swapped by renames) gives it up first.
+                    for row in &stored {
+                        let listed_as = server.iter().zip(&identities).find(|(f, _)| f.full_name == row.full_name);
+                        if let Some((_, identity)) = listed_as
+                            && *identity != Identity::Same(row.id)
+                        {
+                            diesel::update(folders::table.find(row.id))
+                                .set(folders::full_name.eq(displaced_name(&row.full_name, row.id)))
+                                .execute(conn)
+                                .await?;
                         }
                     }
-                    for folder in unmatched_server {
-                        // A rename keeps its UIDVALIDITY: the stored folder takes the new name
-                        // and keeps its mail and cursors.
-                        let renamed = folder.uid_validity.and_then(|validity| {
-                            stored.iter().find(|s| {
-                                !matched.contains(&s.id)
-                                    && s.uid_validity == Some(i64::from(validity))
-                                    && !server.iter().any(|f| f.full_name == s.full_name)
-                            })
-                        });
-                        match renamed {
+                    let mut matched: HashSet<i64> = HashSet::new();
+                    for (folder, identity) in server.iter().zip(identities) {
+                        let existing = match identity {
+                            Identity::Same(id) | Identity::Renamed(id) => {
+                                stored.iter().find(|row| row.id == id)
+                            }
+                            Identity::New => None,
+                        };
+                        match existing {
                             Some(existing) => {
                                 matched.insert(existing.id);
-                                report.renamed.push((existing.full_name.clone(), folder.full_name.clone()));
+                                if existing.full_name != folder.full_name {
+                                    // A rename keeps the folder's mail and cursors.
+                                    report.renamed.push((existing.full_name.clone(), folder.full_name.clone()));
+                                } else if existing.gone_since.is_some() {
+                                    report.returned.push(folder.full_name.clone());
+                                }
                                 diesel::update(folders::table.find(existing.id))
                                     .set((
                                         folders::full_name.eq(&folder.full_name),
@@ -771,6 +781,7 @@ macro_rules! impl_store {
                                         folders::folder_type.eq(&folder.folder_type),
                                         folders::selectable.eq(folder.selectable),
                                         folders::gone_since.eq(None::<chrono::NaiveDateTime>),
+                                        folders::server_id.eq(folder.server_id.as_ref().or(existing.server_id.as_ref())),
                                     ))
                                     .execute(conn)
                                     .await?;
@@ -787,6 +798,7 @@ macro_rules! impl_store {
                                         folders::folder_type.eq(&folder.folder_type),
                                         folders::selectable.eq(folder.selectable),
                                         folders::sync_enabled.eq(folder.selectable && default_sync(&folder.folder_type)),
+                                        folders::server_id.eq(&folder.server_id),
                                     ))
                                     .execute(conn)
                                     .await?;
@@ -1501,14 +1513,87 @@ macro_rules! impl_store {
                     .collect())
             }
 
-            async fn clear_pending_flag_changes(&self, ids: Vec<i64>) -> Result<()> {
+            async fn settle_pending_flag_changes(&self, ids: Vec<i64>, dropped: Vec<DroppedFlagChange>) -> Result<()> {
                 let mut conn = self.connection().await?;
-                for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-                    diesel::delete(pending_flag_changes::table.filter(pending_flag_changes::id.eq_any(chunk)))
-                        .execute(&mut conn)
-                        .await?;
-                }
-                Ok(())
+                conn.transaction::<_, StoreError, _>(async |conn| {
+                    let folder_ids: Vec<i64> = dropped.iter().map(|d| d.folder_id).collect::<HashSet<_>>().into_iter().collect();
+                    let mailbox_of: HashMap<i64, i64> = folders::table
+                        .filter(folders::id.eq_any(&folder_ids))
+                        .select((folders::id, folders::mailbox_id))
+                        .load::<(i64, i64)>(conn)
+                        .await?
+                        .into_iter()
+                        .collect();
+                    let rows: Vec<_> = dropped
+                        .iter()
+                        .filter_map(|d| {
+                            Some((
+                                dropped_flag_changes::mailbox_id.eq(*mailbox_of.get(&d.folder_id)?),
+                                dropped_flag_changes::folder_id.eq(d.folder_id),
+                                dropped_flag_changes::email_id.eq(d.email_id),
+                                dropped_flag_changes::uid.eq(i64::from(d.uid)),
+                                dropped_flag_changes::change.eq(&d.change),
+                                dropped_flag_changes::reason.eq(&d.reason),
+                                dropped_flag_changes::dropped_at.eq(now()),
+                            ))
+                        })
+                        .collect();
+                    insert_all!($variant, conn, dropped_flag_changes::table, rows);
+                    let oldest_kept = now() - chrono::Duration::days(DROPPED_FLAG_CHANGES_KEPT_DAYS);
+                    diesel::delete(
+                        dropped_flag_changes::table
+                            .filter(dropped_flag_changes::mailbox_id.eq_any(mailbox_of.values().copied().collect::<Vec<_>>()))
+                            .filter(dropped_flag_changes::dropped_at.lt(oldest_kept)),
+                    )
+                    .execute(conn)
+                    .await?;
+                    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                        diesel::delete(pending_flag_changes::table.filter(pending_flag_changes::id.eq_any(chunk)))
+                            .execute(conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+                .await
+            }
+
+            async fn dropped_flag_changes(
+                &self,
+                mailbox_id: i64,
+                before: Option<i64>,
+                limit: i64,
+            ) -> Result<Vec<DroppedFlagChangeRecord>> {
+                let mut conn = self.connection().await?;
+                let rows: Vec<(i64, i64, i64, i64, i64, String, String, chrono::NaiveDateTime)> = dropped_flag_changes::table
+                    .filter(dropped_flag_changes::mailbox_id.eq(mailbox_id))
+                    .filter(dropped_flag_changes::id.lt(before.unwrap_or(i64::MAX)))
+                    .order(dropped_flag_changes::id.desc())
+                    .limit(limit.clamp(1, 1000))
+                    .select((
+                        dropped_flag_changes::id,
+                        dropped_flag_changes::mailbox_id,
+                        dropped_flag_changes::folder_id,
+                        dropped_flag_changes::email_id,
+                        dropped_flag_changes::uid,
+                        dropped_flag_changes::change,
+                        dropped_flag_changes::reason,
+                        dropped_flag_changes::dropped_at,
+                    ))
+                    .load(&mut conn)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, mailbox_id, folder_id, email_id, uid, change, reason, dropped_at)| DroppedFlagChangeRecord {
+                        id,
+                        mailbox_id,
+                        folder_id,
+                        email_id,
+                        uid: to_u32(Some(uid)).unwrap_or_default(),
+                        change,
+                        reason,
+                        dropped_at: utc(dropped_at),
+                    })
+                    .collect())
             }
 
             async fn open_credential_episode(&self, mailbox_id: i64, reason: String) -> Result<EpisodeOpened> {

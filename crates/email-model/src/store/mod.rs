@@ -7,6 +7,7 @@
 //! only) the macro takes the variant as an argument.
 
 mod backends;
+mod folder_identity;
 mod rows;
 
 use chrono::{DateTime, Utc};
@@ -15,7 +16,7 @@ use secrecy::SecretString;
 use crate::error::Result;
 use crate::model::LoginNotice;
 use crate::model::{
-    BatchReport, CredentialEpisode, EmailBatch, EpisodeOpened, FlagUpdate, Folder, FolderCursors,
+    BatchReport, CredentialEpisode, DroppedFlagChange, DroppedFlagChangeRecord, EmailBatch, EpisodeOpened, FlagUpdate, Folder, FolderCursors,
     FolderMergeReport, Mailbox, MailboxSettingsChange, MailboxSettingsUpdate, Membership,
     NewMailbox, NewUser, OutboxEntry, PendingFlagChange, RemapItem, RemapReport, RetryUid,
     ServerFolder, StoredEmail, SyncRunOutcome, User,
@@ -208,7 +209,20 @@ pub trait Store: Send + Sync {
         &self,
         folder_id: i64,
     ) -> impl Future<Output = Result<Vec<PendingFlagChange>>> + Send;
-    fn clear_pending_flag_changes(&self, ids: Vec<i64>) -> impl Future<Output = Result<()>> + Send;
+    /// Deletes these pending changes once pushed, and records in the same transaction the ones
+    /// the server's flags overrode (kept [`crate::DROPPED_FLAG_CHANGES_KEPT_DAYS`] days).
+    fn settle_pending_flag_changes(
+        &self,
+        ids: Vec<i64>,
+        dropped: Vec<DroppedFlagChange>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// A mailbox's dropped flag changes, newest first, `limit` of them before the id `before`.
+    fn dropped_flag_changes(
+        &self,
+        mailbox_id: i64,
+        before: Option<i64>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<DroppedFlagChangeRecord>>> + Send;
 
     /// Opens a credential-failure episode unless one is open, and queues its notices (push and
     /// email) for the owner, or for a system mailbox for every enabled holder of the

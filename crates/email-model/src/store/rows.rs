@@ -143,6 +143,7 @@ pub(crate) struct FolderRow {
     pub(crate) window_start: Option<NaiveDateTime>,
     pub(crate) synchronized_at: Option<NaiveDateTime>,
     pub(crate) failure_count: i32,
+    pub(crate) server_id: Option<String>,
 }
 
 impl From<FolderRow> for Folder {
@@ -166,6 +167,7 @@ impl From<FolderRow> for Folder {
             window_start: row.window_start.map(utc),
             synchronized_at: row.synchronized_at.map(utc),
             failure_count: row.failure_count,
+            server_id: row.server_id,
         }
     }
 }

@@ -141,3 +141,50 @@ pub(super) async fn change_flags<S: Store + Clone + 'static>(
     )
         .into_response())
 }
+
+#[derive(Deserialize)]
+pub(super) struct DroppedQuery {
+    limit: Option<i64>,
+    before: Option<i64>,
+}
+
+/// The host's flag changes the server's flags overrode, newest first; `next_before` pages on.
+pub(super) async fn list_dropped_changes<S: Store + Clone + 'static>(
+    State(state): State<Shared<S>>,
+    Path(id): Path<i64>,
+    Query(query): Query<DroppedQuery>,
+) -> ApiResult {
+    mailbox_or_404(&state, id).await?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(super::ApiError::on_field(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "limit",
+            "limit must be between 1 and 1000".to_owned(),
+        ));
+    }
+    let folders = state.store.folders(id).await?;
+    let dropped = state
+        .store
+        .dropped_flag_changes(id, query.before, limit)
+        .await?;
+    let next_before = (dropped.len() as i64 == limit)
+        .then(|| dropped.last().map(|d| d.id))
+        .flatten();
+    let rows: Vec<serde_json::Value> = dropped
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "id": d.id,
+                "folder_id": d.folder_id,
+                "folder": folders.iter().find(|f| f.id == d.folder_id).map(|f| f.full_name.clone()),
+                "email_id": d.email_id,
+                "uid": d.uid,
+                "change": d.change,
+                "reason": d.reason,
+                "dropped_at": d.dropped_at.to_rfc3339(),
+            })
+        })
+        .collect();
+    json(serde_json::json!({"dropped": rows, "next_before": next_before}))
+}

@@ -198,6 +198,10 @@ pub(crate) fn router<S: Store + Clone + std::fmt::Debug + 'static>(
             post(mailboxes::sync_mailbox::<S>),
         )
         .route("/api/mailboxes/{id}/emails", get(emails::list_emails::<S>))
+        .route(
+            "/api/mailboxes/{id}/dropped-changes",
+            get(emails::list_dropped_changes::<S>),
+        )
         .route("/api/emails/{id}", get(emails::get_email::<S>))
         .route(
             "/api/emails/{id}/flags",

@@ -119,6 +119,11 @@ pub(crate) const ROUTES: &[RouteDoc] = &[
     },
     RouteDoc {
         method: "get",
+        path: "/api/mailboxes/{id}/dropped-changes",
+        summary: "The host's flag changes the server's flags overrode (newest first, 30 days).",
+    },
+    RouteDoc {
+        method: "get",
         path: "/api/emails/{id}",
         summary: "One email with its bodies, attachments and folders.",
     },

@@ -1,0 +1,1 @@
+DROP TABLE dropped_flag_changes;
