@@ -1,24 +1,30 @@
 //! The seeded randomized scenario test (issue 22): a generator of operation sequences —
 //! appends, flag changes and expunges by a second client, moves and copies between two
-//! folders, the host's flag changes through `pending_flag_changes`, UIDVALIDITY changes, syncs —
-//! run against the real Dovecot on both backends. After every sync the mirror must equal the
-//! server (checked through the raw client), and the host's changes that no server-side change
-//! could have overridden must be on the server. On failure it prints the seed and the shortest
-//! failing prefix it finds. `cargo xtask chaos --seed S --ops N` runs longer ones.
+//! folders, a third folder created, renamed (names recycled) and deleted, the host's flag
+//! changes through `pending_flag_changes`, UIDVALIDITY changes, syncs, syncs killed at a random
+//! moment and syncs over a link cut after a random number of bytes — run against the real
+//! Dovecot on both backends. After every completed sync the mirror must equal the server
+//! (checked through the raw client), its folder tree must be the server's, and the host's
+//! changes that no server-side change could have overridden must be on the server. On failure
+//! it prints the seed and the shortest failing prefix it finds. `cargo xtask chaos --seed S
+//! --ops N` runs longer ones.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use futures::FutureExt as _;
 use sync_core::OutcomeStatus;
-use test_support::{DovecotVariant, RawImap};
+use test_support::{DovecotVariant, FlakyLink, LinkMode, RawImap};
 
-use crate::sync::{Backend, Rig, rig_on, seed};
+use crate::sync::{Backend, Rig, rig_through, seed};
 use crate::sync_changes::{
     assert_mirror_of, move_message, record_local_change, recreate_with_same_mail, server_state,
-    sync,
+    stored_ids, sync,
 };
 
 const FOLDERS: [&str; 2] = ["INBOX", "Chaos"];
+/// Names the third folder takes; recycled, so a name comes back after a delete or a rename.
+const SIDE_NAMES: [&str; 3] = ["Side1", "Side2", "Side3"];
 const FLAGS: [&str; 4] = ["\\Seen", "\\Flagged", "$Label1", "\\Answered"];
 
 /// Picks from the rig's seeded generator.
@@ -62,7 +68,22 @@ enum Op {
     Recreate {
         folder: usize,
     },
+    SideCreate {
+        name: usize,
+    },
+    SideRename {
+        name: usize,
+    },
+    SideDelete,
     Sync,
+    /// A sync dropped after this many milliseconds (a killed run, in process).
+    KilledSync {
+        after_ms: u64,
+    },
+    /// A sync over a link that cuts each connection after about this many bytes.
+    CutSync {
+        bytes: u64,
+    },
 }
 
 fn generate(seed: u64, count: usize) -> Vec<Op> {
@@ -73,7 +94,10 @@ fn generate(seed: u64, count: usize) -> Vec<Op> {
         let pick = rng.below(64);
         let flag = rng.below(FLAGS.len());
         let set = rng.below(2) == 0;
-        ops.push(match rng.below(20) {
+        let name = rng.below(SIDE_NAMES.len());
+        let after_ms = 5 + rng.below(300) as u64;
+        let bytes = 512 + rng.below(24 * 1024) as u64;
+        ops.push(match rng.below(26) {
             0..=3 => Op::Append { folder },
             4..=6 => Op::ServerFlag {
                 folder,
@@ -91,6 +115,11 @@ fn generate(seed: u64, count: usize) -> Vec<Op> {
                 set,
             },
             15 => Op::Recreate { folder: 1 },
+            16 => Op::SideCreate { name },
+            17 => Op::SideRename { name },
+            18 => Op::SideDelete,
+            19 => Op::KilledSync { after_ms },
+            20 => Op::CutSync { bytes },
             _ => Op::Sync,
         });
     }
@@ -102,11 +131,48 @@ async fn uids(raw: &mut RawImap, folder: &str) -> Vec<u32> {
     server_state(raw, folder).await.1.into_keys().collect()
 }
 
+/// The folder names the server lists.
+async fn server_folders(raw: &mut RawImap) -> BTreeSet<String> {
+    raw.list_all()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|line| {
+            line.rsplit_once(' ')
+                .map(|(_, name)| name.trim_matches('"').to_owned())
+        })
+        .collect()
+}
+
+/// The mirror's folder tree is the server's: every listed folder is there, and every folder the
+/// mirror holds as present is listed.
+async fn assert_folder_tree(rig: &Rig, raw: &mut RawImap, at: &str) {
+    let listed = server_folders(raw).await;
+    let present: BTreeSet<String> = rig
+        .folders()
+        .await
+        .into_iter()
+        .filter(|f| f.gone_since.is_none())
+        .map(|f| f.full_name)
+        .collect();
+    assert_eq!(present, listed, "{at}: the folder tree");
+}
+
+/// Folders the server must not have selected in the raw session while they are renamed or
+/// deleted: Dovecot ends such a session.
+async fn leave_folder(raw: &mut RawImap) {
+    raw.command("SELECT INBOX").await.unwrap().ok().unwrap();
+}
+
 /// Runs `ops` on a fresh mailbox; panics (with the step) where the mirror and the server part.
 async fn run(backend: Backend, seed_value: u64, ops: &[Op]) {
     let endpoint =
         test_support::shared_dovecot(DovecotVariant::Full).unwrap_or_else(|e| panic!("{e}"));
-    let rig: Rig = rig_on(backend, endpoint, "chaos", 365).await;
+    let upstream = format!("{}:{}", endpoint.host, endpoint.plain_port)
+        .parse()
+        .unwrap();
+    let link = FlakyLink::start(upstream, seed_value).await.unwrap();
+    let rig: Rig = rig_through(backend, endpoint, "chaos", 365, link.port()).await;
     let mut raw = rig.raw().await;
     raw.create_folder("Chaos").await.unwrap();
     seed(&mut raw, "INBOX", seed_value, 3, (1, 30)).await;
@@ -121,6 +187,7 @@ async fn run(backend: Backend, seed_value: u64, ops: &[Op]) {
     let mut expected: Vec<(usize, u32, &str, bool)> = Vec::new();
     let mut changed_since_sync = [false; 2];
     let mut appended = 0u64;
+    let mut side: Option<&str> = None;
     for (step, op) in ops.iter().enumerate() {
         let at = format!("seed {seed_value}, step {step} ({op:?})");
         let mut touch = |expected: &mut Vec<(usize, u32, &str, bool)>, folder: usize| {
@@ -213,10 +280,74 @@ async fn run(backend: Backend, seed_value: u64, ops: &[Op]) {
                 recreate_with_same_mail(&mut raw, FOLDERS[*folder]).await;
                 touch(&mut expected, *folder);
             }
+            Op::SideCreate { name } => {
+                if side.is_none() {
+                    let name = SIDE_NAMES[*name];
+                    raw.create_folder(name).await.unwrap();
+                    appended += 1;
+                    seed(&mut raw, name, seed_value * 1000 + appended, 2, (0, 5)).await;
+                    side = Some(name);
+                }
+            }
+            Op::SideRename { name } => {
+                if let Some(old) = side
+                    && old != SIDE_NAMES[*name]
+                {
+                    leave_folder(&mut raw).await;
+                    raw.command(&format!("RENAME {old} {}", SIDE_NAMES[*name]))
+                        .await
+                        .unwrap()
+                        .ok()
+                        .unwrap();
+                    side = Some(SIDE_NAMES[*name]);
+                }
+            }
+            Op::SideDelete => {
+                if let Some(name) = side.take() {
+                    leave_folder(&mut raw).await;
+                    raw.command(&format!("DELETE {name}"))
+                        .await
+                        .unwrap()
+                        .ok()
+                        .unwrap();
+                }
+            }
+            Op::KilledSync { after_ms } => {
+                // Whatever it finished is committed; what it did not is done by a later sync.
+                let _ = tokio::time::timeout(Duration::from_millis(*after_ms), sync(&rig)).await;
+                ids = stored_ids(&rig, &FOLDERS).await;
+            }
+            Op::CutSync { bytes } => {
+                link.set_mode(LinkMode::CutAfter {
+                    bytes: *bytes,
+                    jitter_percent: 50,
+                });
+                // Success or not (a cut after the last answer is no failure), the next sync
+                // must converge.
+                let _ = sync(&rig).await;
+                link.set_mode(LinkMode::Clean);
+                ids = stored_ids(&rig, &FOLDERS).await;
+            }
             Op::Sync => {
                 changed_since_sync = [false; 2];
                 let (status, _) = sync(&rig).await;
                 assert_eq!(status, OutcomeStatus::Success, "{at}");
+                assert_folder_tree(&rig, &mut raw, &at).await;
+                if let Some(name) = side {
+                    let stored = rig
+                        .folders()
+                        .await
+                        .into_iter()
+                        .find(|f| f.full_name == name);
+                    match stored {
+                        Some(folder) if folder.sync_enabled => {
+                            assert_mirror_of(&rig, &mut raw, &[name], &at, false).await;
+                        }
+                        // The host switches a new folder on; the next sync takes its mail.
+                        Some(_) => rig.switch_folder(name, true).await,
+                        None => panic!("{at}: {name} is not in the mirror"),
+                    }
+                }
                 // Copies of one message in one folder are one email: no one-email-per-UID rule.
                 ids = assert_mirror_of(&rig, &mut raw, &FOLDERS, &at, false).await;
                 for (folder, uid, flag, set) in expected.drain(..) {

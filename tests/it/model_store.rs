@@ -582,6 +582,7 @@ async fn an_email_re_keyed_into_another_folder_is_never_purged<S: Store>(store: 
                 keys: moved.known_keys(),
                 flags: vec![],
                 modseq: None,
+                in_window: true,
             }],
             FolderCursors::default(),
         )
@@ -896,6 +897,7 @@ async fn a_uidvalidity_remap_keeps_known_mail_and_fetches_only_new<S: Store>(sto
                 keys,
                 flags: vec![format!("$Fresh{uid}")],
                 modseq: Some(u64::from(uid) * 10),
+                in_window: true,
             })
             .collect(),
             FolderCursors {
@@ -910,6 +912,15 @@ async fn a_uidvalidity_remap_keeps_known_mail_and_fetches_only_new<S: Store>(sto
         (report.remapped, report.dropped, report.to_fetch.clone()),
         (2, 1, vec![12])
     );
+    // What is still to fetch is due as a retry, committed with the cursor that covers it.
+    let due: Vec<u32> = store
+        .retry_uids(inbox, 2000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.uid)
+        .collect();
+    assert_eq!(due, [12]);
     let memberships = store.memberships(inbox).await.unwrap();
     let keys: Vec<(u32, u32)> = memberships
         .iter()
@@ -989,7 +1000,10 @@ async fn local_flag_changes_wait_with_their_modseq<S: Store>(store: &S) {
             .await,
         Err(StoreError::NotFound(_))
     ));
-    store.settle_pending_flag_changes(vec![id], Vec::new()).await.unwrap();
+    store
+        .settle_pending_flag_changes(vec![id], Vec::new())
+        .await
+        .unwrap();
     assert!(store.pending_flag_changes(inbox).await.unwrap().is_empty());
 }
 

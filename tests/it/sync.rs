@@ -60,6 +60,24 @@ pub(crate) async fn rig_on(
     purpose: &str,
     first_sync_days: i32,
 ) -> Rig {
+    rig_through(
+        backend,
+        endpoint,
+        purpose,
+        first_sync_days,
+        endpoint.plain_port,
+    )
+    .await
+}
+
+/// [`rig_on`] with the mailbox's IMAP port set to `port` (a proxy in front of the endpoint).
+pub(crate) async fn rig_through(
+    backend: Backend,
+    endpoint: &'static DovecotEndpoint,
+    purpose: &str,
+    first_sync_days: i32,
+    port: u16,
+) -> Rig {
     let (database_url, database): (String, Box<dyn std::any::Any + Send>) = match backend {
         Backend::Postgres => {
             let database = TestDatabase::new(&workspace_root().join("migrations/postgres"))
@@ -86,7 +104,7 @@ pub(crate) async fn rig_on(
         email: format!("{user}@example.test"),
         imap: ImapSettings {
             host: endpoint.host.clone(),
-            port: endpoint.plain_port,
+            port,
             security: Security::None,
             user,
         },

@@ -252,6 +252,23 @@ async fn stored_state<S: Store>(
     (folder.uid_validity, flags, ids)
 }
 
+/// UID → email id per folder, as the mirror holds them now (nothing compared).
+pub(crate) async fn stored_ids(
+    rig: &Rig,
+    folders: &[&str],
+) -> BTreeMap<String, BTreeMap<u32, i64>> {
+    let mut ids = BTreeMap::new();
+    for folder in folders {
+        let (_, _, email_ids) = if rig.is_postgres() {
+            stored_state(&rig.pg(), rig.mailbox_id, folder).await
+        } else {
+            stored_state(&rig.sqlite(), rig.mailbox_id, folder).await
+        };
+        ids.insert((*folder).to_owned(), email_ids);
+    }
+    ids
+}
+
 /// The mirror equals the server for these folders, each message its own email; returns UID →
 /// email id per folder.
 pub(crate) async fn assert_mirror(
@@ -411,20 +428,31 @@ async fn scenario(backend: Backend, variant: DovecotVariant) {
     assert_mirror(&rig, &mut raw, &["INBOX", "Archive"], "local changes").await;
     // The change the server's flags overrode is recorded for the host, not silently deleted.
     let dropped = if rig.is_postgres() {
-        rig.pg().dropped_flag_changes(rig.mailbox_id, None, 10).await
+        rig.pg()
+            .dropped_flag_changes(rig.mailbox_id, None, 10)
+            .await
     } else {
-        rig.sqlite().dropped_flag_changes(rig.mailbox_id, None, 10).await
+        rig.sqlite()
+            .dropped_flag_changes(rig.mailbox_id, None, 10)
+            .await
     }
     .unwrap();
     if full {
         assert_eq!(dropped.len(), 1, "{dropped:?}");
         assert_eq!(
-            (dropped[0].uid, dropped[0].email_id, dropped[0].change.as_str()),
+            (
+                dropped[0].uid,
+                dropped[0].email_id,
+                dropped[0].change.as_str()
+            ),
             (2, ids["INBOX"][&2], "-\\Flagged")
         );
         assert!(dropped[0].reason.contains("server changed"), "{dropped:?}");
     } else {
-        assert!(dropped.is_empty(), "without CONDSTORE the local change wins: {dropped:?}");
+        assert!(
+            dropped.is_empty(),
+            "without CONDSTORE the local change wins: {dropped:?}"
+        );
     }
 
     // Archive recreated with the same mail: a new UIDVALIDITY; email ids stay.

@@ -459,11 +459,13 @@ pub struct RemapReport {
     pub remapped: usize,
     /// Old memberships whose message is no longer on the server.
     pub dropped: usize,
-    /// New UIDs whose identity the mailbox does not know: the only mail to fetch.
+    /// New UIDs in the window whose identity the mailbox does not know: the only mail to fetch.
     pub to_fetch: Vec<u32>,
     /// New UIDs whose header key names several emails, or one email that several UIDs share:
     /// fetched whole, whatever the window, and matched by identity.
     pub ambiguous: Vec<u32>,
+    // Both lists are recorded as retry UIDs in the remap's transaction: a run killed before
+    // fetching them leaves them due, never covered by the cursor.
 }
 
 /// One message of a folder whose UIDVALIDITY changed, as a headers-only fetch saw it.
@@ -476,6 +478,8 @@ pub struct RemapItem {
     /// holds (MODSEQs of the old generation mean nothing in the new one).
     pub flags: Vec<String>,
     pub modseq: Option<u64>,
+    /// Inside the mailbox's first-sync window: fetched when its email is unknown.
+    pub in_window: bool,
 }
 
 /// A UID the server listed but did not return, to try again later.

@@ -787,6 +787,17 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
     /// re-keys the known mail, and fetches only what the mailbox does not know — within the
     /// window, as a first sync would.
     async fn remap(&mut self, folder: &Folder, uid_validity: u32, top: u32) -> Result<()> {
+        let window_start = folder.window_start.unwrap_or_else(|| self.window_start());
+        let key = if folder.folder_type == "sent" {
+            "SENTSINCE"
+        } else {
+            "SINCE"
+        };
+        let in_window: HashSet<u32> = self
+            .search(&format!("{key} {}", imap_date(window_start)))
+            .await?
+            .into_iter()
+            .collect();
         let uids = self.server.all_uids().await?;
         let mut pairs = Vec::with_capacity(uids.len());
         for chunk in uids.chunks(self.config.batch_size.max(1) * 5) {
@@ -798,9 +809,13 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
                     keys: new_email(m).known_keys(),
                     flags,
                     modseq,
+                    in_window: in_window.contains(&uid),
                 }
             }));
         }
+        // Mail to fetch (unknown in the window; ambiguous anywhere, so none is dropped from
+        // the mirror) is recorded as due retries in the same transaction; the retry pass that
+        // follows fetches it in batches.
         let report = self
             .store
             .remap_uid_validity(
@@ -822,30 +837,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
             ambiguous = report.ambiguous.len(),
             "UIDVALIDITY changed: memberships re-keyed by header key"
         );
-        let window_start = folder.window_start.unwrap_or_else(|| self.window_start());
-        let key = if folder.folder_type == "sent" {
-            "SENTSINCE"
-        } else {
-            "SINCE"
-        };
-        let in_window: HashSet<u32> = self
-            .search(&format!("{key} {}", imap_date(window_start)))
-            .await?
-            .into_iter()
-            .collect();
-        // Ambiguous UIDs may be known mail outside the window: fetched whole all the same, so
-        // that none is dropped from the mirror.
-        let mut to_fetch: Vec<u32> = report
-            .to_fetch
-            .into_iter()
-            .filter(|uid| in_window.contains(uid))
-            .chain(report.ambiguous)
-            .collect();
-        to_fetch.sort_unstable();
-        self.fetch_in_batches(folder, uid_validity, to_fetch, |_, _| {
-            FolderCursors::default()
-        })
-        .await
+        Ok(())
     }
 
     /// UIDs that came back empty before are asked for again; after too many attempts they
@@ -856,34 +848,38 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
             return Ok(());
         }
         let uids: Vec<u32> = retries.iter().map(|r| r.uid).collect();
-        let (messages, missing) = self.server.fetch_batch(&uids, FetchParts::Full).await?;
-        let refused = self
-            .commit(
-                folder,
-                uid_validity,
-                messages.into_iter().map(new_email).collect(),
-                FolderCursors::default(),
-            )
-            .await?;
-        let returned: Vec<u32> = uids
-            .iter()
-            .copied()
-            .filter(|uid| !missing.contains(uid) && !refused.contains(uid))
-            .collect();
-        self.store
-            .clear_retry_uids(folder.id, uid_validity, returned)
-            .await?;
-        if !missing.is_empty() {
-            self.store
-                .record_retry_uids(
-                    folder.id,
+        let mut failed: Vec<u32> = Vec::new();
+        // In batches, as any fetch: memory stays bounded after a large UIDVALIDITY change.
+        for chunk in uids.chunks(self.config.batch_size.max(1)) {
+            let (messages, missing) = self.server.fetch_batch(chunk, FetchParts::Full).await?;
+            let refused = self
+                .commit(
+                    folder,
                     uid_validity,
-                    missing.clone(),
-                    "listed but not returned by FETCH".into(),
+                    messages.into_iter().map(new_email).collect(),
+                    FolderCursors::default(),
                 )
                 .await?;
+            let returned: Vec<u32> = chunk
+                .iter()
+                .copied()
+                .filter(|uid| !missing.contains(uid) && !refused.contains(uid))
+                .collect();
+            self.store
+                .clear_retry_uids(folder.id, uid_validity, returned)
+                .await?;
+            if !missing.is_empty() {
+                self.store
+                    .record_retry_uids(
+                        folder.id,
+                        uid_validity,
+                        missing.clone(),
+                        "listed but not returned by FETCH".into(),
+                    )
+                    .await?;
+            }
+            failed.extend(missing.into_iter().chain(refused));
         }
-        let failed: Vec<u32> = missing.into_iter().chain(refused).collect();
         let exhausted: Vec<u32> = retries
             .iter()
             .filter(|r| failed.contains(&r.uid) && r.attempts + 1 >= self.config.max_retry_attempts)

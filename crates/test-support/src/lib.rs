@@ -2,7 +2,7 @@
 //!
 //! It owns the servers tests talk to — a Dovecot in two variants (full and minimal), a
 //! PostgreSQL with a fresh database per test, a fresh SQLite file per test, a scripted IMAP
-//! server for replies a real server will not give — plus a raw IMAP client to seed mailboxes and
+//! server for replies a real server will not give, a flaky link that cuts connections — plus a raw IMAP client to seed mailboxes and
 //! one deterministic generator of realistic mail.
 //!
 //! Servers run on loopback with free ports, their data in temporary directories, in the
@@ -18,6 +18,7 @@
 mod dirs;
 mod dovecot;
 mod error;
+mod flaky_link;
 mod hostile;
 mod mailgen;
 mod migrations;
@@ -34,6 +35,7 @@ pub use dovecot::{
     DovecotEndpoint, DovecotServer, DovecotVariant, PASSWORD as DOVECOT_PASSWORD, shared_dovecot,
 };
 pub use error::RigError;
+pub use flaky_link::{FlakyLink, LinkMode};
 pub use hostile::{HostileMessage, hostile_corpus, sentinel};
 pub use mailgen::{GeneratedMessage, MailGenerator, MailGeneratorConfig, SplitMix64};
 pub use migrations::fingerprint as migrations_fingerprint;

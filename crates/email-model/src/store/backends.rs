@@ -1334,7 +1334,8 @@ macro_rules! impl_store {
                     let mut rows: Vec<NewMembershipRow> = Vec::new();
                     for (item, ids) in &candidates {
                         match ids.as_slice() {
-                            [] => report.to_fetch.push(item.uid),
+                            [] if item.in_window => report.to_fetch.push(item.uid),
+                            [] => {}
                             [email_id] if named_by.get(email_id) == Some(&1) => {
                                 rows.push(NewMembershipRow {
                                     folder_id,
@@ -1387,6 +1388,25 @@ macro_rules! impl_store {
                         .await?;
                     report.to_fetch.sort_unstable();
                     report.ambiguous.sort_unstable();
+                    // The cursor covers every UID: the ones still to fetch are due as retries,
+                    // committed with it, so a run that stops here loses none.
+                    let reason = format!("new under UIDVALIDITY {new_uid_validity}: to fetch");
+                    let due: Vec<_> = report
+                        .to_fetch
+                        .iter()
+                        .chain(&report.ambiguous)
+                        .map(|uid| {
+                            (
+                                retry_uids::folder_id.eq(folder_id),
+                                retry_uids::uid_validity.eq(new_validity),
+                                retry_uids::uid.eq(i64::from(*uid)),
+                                retry_uids::attempts.eq(0),
+                                retry_uids::last_error.eq(Some(reason.clone())),
+                                retry_uids::next_attempt_at.eq(Some(now())),
+                            )
+                        })
+                        .collect();
+                    insert_all!($variant, conn, retry_uids::table, due);
                     Ok(report)
                 })
                 .await

@@ -16,10 +16,11 @@ use secrecy::SecretString;
 use crate::error::Result;
 use crate::model::LoginNotice;
 use crate::model::{
-    BatchReport, CredentialEpisode, DroppedFlagChange, DroppedFlagChangeRecord, EmailBatch, EpisodeOpened, FlagUpdate, Folder, FolderCursors,
-    FolderMergeReport, Mailbox, MailboxSettingsChange, MailboxSettingsUpdate, Membership,
-    NewMailbox, NewUser, OutboxEntry, PendingFlagChange, RemapItem, RemapReport, RetryUid,
-    ServerFolder, StoredEmail, SyncRunOutcome, User,
+    BatchReport, CredentialEpisode, DroppedFlagChange, DroppedFlagChangeRecord, EmailBatch,
+    EpisodeOpened, FlagUpdate, Folder, FolderCursors, FolderMergeReport, Mailbox,
+    MailboxSettingsChange, MailboxSettingsUpdate, Membership, NewMailbox, NewUser, OutboxEntry,
+    PendingFlagChange, RemapItem, RemapReport, RetryUid, ServerFolder, StoredEmail, SyncRunOutcome,
+    User,
 };
 
 pub use backends::{PgStore, SqliteStore, StoreOptions};
