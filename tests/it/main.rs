@@ -7,6 +7,7 @@ mod chaos;
 mod connector;
 mod connector_changes;
 mod connector_oauth;
+mod flaky;
 mod folder_identity;
 mod hostile;
 mod local_changes;

@@ -191,6 +191,20 @@ impl Rig {
         (batches, status)
     }
 
+    /// Runs one forced sync in-process with `config`; returns the mailbox's outcome.
+    pub(crate) async fn sync_outcome(&self, config: SyncConfig) -> sync_core::MailboxOutcome {
+        let report = if self.is_postgres() {
+            Synchronizer::new(self.pg(), Self::factory(), config)
+                .sync_mailboxes(&[self.mailbox_id], true)
+                .await
+        } else {
+            Synchronizer::new(self.sqlite(), Self::factory(), config)
+                .sync_mailboxes(&[self.mailbox_id], true)
+                .await
+        };
+        report.unwrap().outcomes.remove(0)
+    }
+
     /// Message-IDs of the emails stored with a membership in `folder`.
     async fn stored_ids(&self, folder: &str) -> BTreeSet<String> {
         async fn ids<S: Store>(store: S, mailbox: i64, folder: &str) -> BTreeSet<String> {

@@ -440,7 +440,9 @@ impl ImapConnector {
         let mut sorted = uids.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
+        let received_before = self.byte_counters().received();
         FetchStream {
+            received_before,
             batches: uid_batches(&sorted).into(),
             requested: sorted.iter().copied().collect(),
             returned: HashSet::new(),
@@ -545,6 +547,8 @@ pub struct FetchStream<'a> {
     in_flight: Option<(RequestId, CommandKind)>,
     requested: HashSet<u32>,
     returned: HashSet<u32>,
+    /// Bytes received on the connection before this fetch, for the error of a cut link.
+    received_before: u64,
 }
 
 impl FetchStream<'_> {
@@ -559,8 +563,35 @@ impl FetchStream<'_> {
                 self.in_flight = None;
                 self.connector
                     .forget_connection_after::<()>(&Err(clone_kind(&error)));
-                Some(Err(error))
+                Some(Err(self.with_progress(error)))
             }
+        }
+    }
+
+    /// A lost connection says how far the fetch got: "… after 312 KB of a FETCH of 100
+    /// messages (41 received)".
+    fn with_progress(&self, error: ConnectorError) -> ConnectorError {
+        match error {
+            ConnectorError::Connection { address, source } => {
+                let received = self
+                    .connector
+                    .byte_counters()
+                    .received()
+                    .saturating_sub(self.received_before);
+                ConnectorError::Connection {
+                    address,
+                    source: std::io::Error::new(
+                        source.kind(),
+                        format!(
+                            "{source} after {} KB of a FETCH of {} messages ({} received)",
+                            received / 1024,
+                            self.requested.len(),
+                            self.returned.len()
+                        ),
+                    ),
+                }
+            }
+            other => other,
         }
     }
 

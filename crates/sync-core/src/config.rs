@@ -27,6 +27,10 @@ pub struct SyncConfig {
     pub worker_id: String,
     /// Mailboxes synced at the same time by one run (each on its own connection).
     pub max_concurrent: usize,
+    /// Connections re-established within one mailbox's sync after a lost link.
+    pub max_reconnects: u32,
+    /// Pause before the first reconnect; doubles with each, up to 10 s.
+    pub reconnect_pause: Duration,
 }
 
 impl Default for SyncConfig {
@@ -47,11 +51,20 @@ impl Default for SyncConfig {
                 std::process::id()
             ),
             max_concurrent: 1,
+            max_reconnects: 5,
+            reconnect_pause: Duration::from_millis(500),
         }
     }
 }
 
 impl SyncConfig {
+    /// Pause before reconnect number `attempt` (1 = the first).
+    pub fn reconnect_backoff(&self, attempt: u32) -> Duration {
+        self.reconnect_pause
+            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(10)))
+            .min(Duration::from_secs(10))
+    }
+
     /// Back-off after `failures` consecutive failures (1 = the first).
     pub fn backoff(&self, failures: i32) -> Duration {
         let exponent = u32::try_from(failures.saturating_sub(1))
@@ -74,5 +87,8 @@ mod tests {
         assert_eq!(config.backoff(2), Duration::from_secs(600));
         assert_eq!(config.backoff(5), Duration::from_secs(4800));
         assert_eq!(config.backoff(40), Duration::from_secs(86_400));
+        assert_eq!(config.reconnect_backoff(1), Duration::from_millis(500));
+        assert_eq!(config.reconnect_backoff(3), Duration::from_secs(2));
+        assert_eq!(config.reconnect_backoff(9), Duration::from_secs(10));
     }
 }

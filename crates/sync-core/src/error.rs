@@ -30,6 +30,14 @@ impl SyncError {
             Self::Server(ConnectorError::InvalidCredentials { .. })
         )
     }
+
+    /// The connection was lost or stopped answering: worth a new connection within the run.
+    pub fn is_lost_link(&self) -> bool {
+        matches!(
+            self,
+            Self::Server(ConnectorError::Connection { .. } | ConnectorError::Timeout { .. })
+        )
+    }
 }
 
 pub type Result<T> = std::result::Result<T, SyncError>;

@@ -107,7 +107,9 @@ pub(crate) async fn push<M: MailServer>(
                     continue;
                 }
                 let refused = server.replace_flags(&[copy.uid], &wanted, known).await?;
-                if !refused.is_empty() {
+                // Refused, but the message already carries what was wanted: our own earlier push
+                // (a run stopped before it cleared the pending rows), not a conflict.
+                if !refused.is_empty() && !already_applied(server, copy.uid, &wanted).await? {
                     dropped.push((
                         copy.uid,
                         net.describe(),
@@ -138,6 +140,28 @@ pub(crate) async fn push<M: MailServer>(
         }
     }
     Ok(dropped)
+}
+
+/// The message's flags on the server equal `wanted` (compared without case, `\Recent` aside).
+async fn already_applied<M: MailServer>(
+    server: &mut M,
+    uid: u32,
+    wanted: &[String],
+) -> Result<bool> {
+    let normalized = |flags: &[String]| {
+        let mut flags: Vec<String> = flags
+            .iter()
+            .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+            .map(|f| f.to_ascii_lowercase())
+            .collect();
+        flags.sort();
+        flags
+    };
+    let states = server.flags_of(&[uid]).await?;
+    Ok(states
+        .iter()
+        .find(|state| state.uid == Some(uid))
+        .is_some_and(|state| normalized(&state.flags) == normalized(wanted)))
 }
 
 #[cfg(test)]

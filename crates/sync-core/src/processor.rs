@@ -60,6 +60,19 @@ pub struct MailboxReport {
     pub removed: usize,
     /// Where the time went.
     pub phases: PhaseTimes,
+    /// Connections re-established after a lost link within the run.
+    pub reconnects: usize,
+}
+
+impl MailboxReport {
+    /// What the run has committed to the mirror so far, as one number that only grows.
+    pub fn committed(&self) -> usize {
+        self.emails_new
+            + self.emails_known
+            + self.flags_changed
+            + self.removed
+            + self.folders_synced
+    }
 }
 
 /// Time spent in each phase of a mailbox's sync.
@@ -110,6 +123,8 @@ pub(crate) struct Processor<'a, S: Store, M: MailServer> {
     pub(crate) latest_modseq: Option<u64>,
     /// Set on shutdown: the processor stops before its next batch.
     pub(crate) stop: &'a std::sync::atomic::AtomicBool,
+    /// Messages per FETCH: the configured size, halved after each lost connection of the run.
+    pub(crate) batch_size: usize,
 }
 
 /// IMAP's date format for SEARCH (`1-Nov-2026`).
@@ -137,7 +152,8 @@ fn is_mailbox_level(error: &SyncError) -> bool {
 }
 
 impl<S: Store, M: MailServer> Processor<'_, S, M> {
-    pub(crate) async fn run(mut self) -> Result<MailboxReport> {
+    /// Syncs the mailbox; what it committed is in `self.report` whatever the result.
+    pub(crate) async fn run(&mut self) -> Result<()> {
         // Folders first: LIST is also where a refused login shows.
         let started = Instant::now();
         crate::folder_refresh::refresh_folders(self.store, &mut *self.server, self.mailbox.id)
@@ -167,16 +183,13 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
                 }
             }
         }
-        (self.report.bytes_sent, self.report.bytes_received) = self.server.wire_bytes();
-        self.report.commands = self.server.commands_sent();
         tracing::info!(
             new = self.report.emails_new,
             known = self.report.emails_known,
             folders = self.report.folders_synced,
-            bytes_received = self.report.bytes_received,
             "mailbox synced"
         );
-        Ok(self.report)
+        Ok(())
     }
 
     /// The oldest date a first sync takes. The store bounds `first_sync_days`; the arithmetic is
@@ -390,7 +403,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
             folder: folder.full_name.clone(),
             to_fetch: total,
         });
-        let batch_size = self.config.batch_size.max(1);
+        let batch_size = self.batch_size.max(1);
         let batches: Vec<&[u32]> = uids.chunks(batch_size).collect();
         let count = batches.len();
         let mut done = 0;
@@ -850,7 +863,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
         let uids: Vec<u32> = retries.iter().map(|r| r.uid).collect();
         let mut failed: Vec<u32> = Vec::new();
         // In batches, as any fetch: memory stays bounded after a large UIDVALIDITY change.
-        for chunk in uids.chunks(self.config.batch_size.max(1)) {
+        for chunk in uids.chunks(self.batch_size.max(1)) {
             let (messages, missing) = self.server.fetch_batch(chunk, FetchParts::Full).await?;
             let refused = self
                 .commit(

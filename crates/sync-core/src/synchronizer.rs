@@ -16,6 +16,10 @@ use crate::factory::ServerFactory;
 use crate::processor::{MailboxReport, Processor};
 use crate::progress::{ProgressEvent, ProgressSink, no_progress};
 
+/// A mailbox's sync: its run id and report, or the run id, the error and what was committed
+/// before it.
+type Processed = Result<(i64, MailboxReport), (i64, SyncError, MailboxReport)>;
+
 /// How one mailbox's turn ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailboxOutcome {
@@ -386,64 +390,98 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
         }
     }
 
-    async fn process(
-        &self,
-        mailbox: &Mailbox,
-        force: bool,
-        run_deadline: Instant,
-    ) -> Result<(i64, MailboxReport), (i64, SyncError)> {
+    async fn process(&self, mailbox: &Mailbox, force: bool, run_deadline: Instant) -> Processed {
         let run = self
             .store
             .start_sync_run(mailbox.id)
             .await
-            .map_err(|e| (0, e.into()))?;
+            .map_err(|e| (0, e.into(), MailboxReport::default()))?;
         let secret = match self.store.mailbox_secret(mailbox.id).await {
             Ok(Some(secret)) => secret,
-            Ok(None) => return Err((run, SyncError::NoCredentials)),
-            Err(error) => return Err((run, error.into())),
+            Ok(None) => return Err((run, SyncError::NoCredentials, MailboxReport::default())),
+            Err(error) => return Err((run, error.into(), MailboxReport::default())),
         };
-        let mut server = self.factory.server_for(mailbox, secret);
-        let processor = Processor {
-            store: &self.store,
-            server: &mut server,
-            config: &self.config,
-            progress: &self.progress,
-            mailbox,
-            // The mailbox's budget, cut short by the run's.
-            deadline: (Instant::now() + self.config.mailbox_budget).min(run_deadline),
-            report: MailboxReport::default(),
-            force,
-            latest_modseq: None,
-            stop: &self.stop,
-        };
-        // The processor stops between batches at its deadline; this limit only catches a
+        let mut report = MailboxReport::default();
+        let mut batch_size = self.config.batch_size.max(1);
+        // The processor stops between batches at its deadline; the hard limit only catches a
         // server that stalls inside one command beyond its own timeouts.
+        let deadline = (Instant::now() + self.config.mailbox_budget).min(run_deadline);
         let hard_limit = self.config.mailbox_budget + Duration::from_secs(120);
-        let mailbox_id = mailbox.id;
-        let contained = crate::supervise::catch_panic(async move {
-            crate::supervise::failpoint_mailbox(mailbox_id);
-            processor.run().await
-        });
-        let result = match tokio::time::timeout(hard_limit, contained).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(panic)) => {
-                tracing::error!(panic = %panic, "the mailbox's sync panicked; recorded as its failure");
-                Err(SyncError::Panicked(panic))
+        // Reconnects in a row without anything committed in between: a link that carries
+        // something each time converges however often it is cut; one that carries nothing gives up.
+        let mut reconnects = 0;
+        let result = loop {
+            let committed_before = report.committed();
+            let mut server = self.factory.server_for(mailbox, secret.clone());
+            let mut processor = Processor {
+                store: &self.store,
+                server: &mut server,
+                config: &self.config,
+                progress: &self.progress,
+                mailbox,
+                // The mailbox's budget, cut short by the run's.
+                deadline,
+                report: std::mem::take(&mut report),
+                force,
+                latest_modseq: None,
+                stop: &self.stop,
+                batch_size,
+            };
+            let mailbox_id = mailbox.id;
+            let contained = crate::supervise::catch_panic(async {
+                crate::supervise::failpoint_mailbox(mailbox_id);
+                processor.run().await
+            });
+            let result = match tokio::time::timeout(hard_limit, contained).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(panic)) => {
+                    tracing::error!(panic = %panic, "the mailbox's sync panicked; recorded as its failure");
+                    Err(SyncError::Panicked(panic))
+                }
+                Err(_) => Err(SyncError::BudgetReached(self.config.mailbox_budget)),
+            };
+            report = processor.report;
+            let (sent, received) = server.wire_bytes();
+            report.bytes_sent += sent;
+            report.bytes_received += received;
+            report.commands += server.commands_sent();
+            let _ = server.logout().await;
+            self.keep_rotated_secret(mailbox.id).await;
+            if report.committed() > committed_before {
+                reconnects = 0;
             }
-            Err(_) => Err(SyncError::BudgetReached(self.config.mailbox_budget)),
+            match result {
+                // A lost link: reconnect and resume from the committed cursors, with smaller
+                // batches (a batch bigger than what the link carries would never pass).
+                // (Only a link that carried something: a server that refuses connections is
+                // down, not flaky, and fails the run at once.)
+                Err(error)
+                    if error.is_lost_link()
+                        && received > 0
+                        && reconnects < self.config.max_reconnects
+                        && Instant::now() < deadline
+                        && !self.stopping() =>
+                {
+                    reconnects += 1;
+                    report.reconnects += 1;
+                    batch_size = (batch_size / 2).max(1);
+                    let pause = self.config.reconnect_backoff(reconnects);
+                    tracing::warn!(%error, reconnects, batch_size, ?pause, "connection lost; reconnecting");
+                    tokio::time::sleep(pause).await;
+                }
+                other => break other,
+            }
         };
-        let _ = server.logout().await;
-        self.keep_rotated_secret(mailbox.id).await;
         result
-            .map(|report| (run, report))
-            .map_err(|error| (run, error))
+            .map(|()| (run, report.clone()))
+            .map_err(|error| (run, error, report))
     }
 
     /// Turns a result into a status, a report and what to record.
     async fn judge(
         &self,
         mailbox: &Mailbox,
-        result: Result<(i64, MailboxReport), (i64, SyncError)>,
+        result: Processed,
     ) -> (OutcomeStatus, MailboxReport, (i64, SyncRunOutcome)) {
         match result {
             Ok((run, report)) => {
@@ -467,7 +505,7 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
                 };
                 (OutcomeStatus::Success, report, (run, outcome))
             }
-            Err((run, error)) => {
+            Err((run, error, report)) => {
                 let failures = mailbox.consecutive_failures + 1;
                 let message = error.to_string();
                 let (status, backoff) = if error.is_invalid_credentials() {
@@ -501,16 +539,19 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
                     tracing::warn!(%error, ?backoff, "mailbox sync failed");
                     (OutcomeStatus::Failure(message.clone()), backoff)
                 };
+                // What was committed before the failure counts: it is in the mirror.
                 let outcome = SyncRunOutcome {
                     success: false,
                     message: Some(message),
+                    emails_new: report.emails_new as i64,
+                    emails_changed: report.emails_known as i64,
                     backoff_until: Some(
                         Utc::now()
                             + ChronoDuration::from_std(backoff).unwrap_or(ChronoDuration::hours(1)),
                     ),
                     ..SyncRunOutcome::default()
                 };
-                (status, MailboxReport::default(), (run, outcome))
+                (status, report, (run, outcome))
             }
         }
     }
