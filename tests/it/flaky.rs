@@ -1,6 +1,6 @@
 //! A flaky link (issue 16): a 2,000-message folder synced through a proxy that cuts every
 //! connection after about 300 KB (±50 %) converges in **one** run, with an exact mirror, on both
-//! backends; the run's counts equal the rows it stored.
+//! backends; the run's counts equal the rows it stored. And a run syncs each mailbox once.
 
 use std::time::Duration;
 
@@ -75,6 +75,52 @@ async fn a_folder_converges_in_one_run_through_a_cutting_link(backend: Backend) 
         took.as_secs_f64(),
         outcome.report.bytes_received / 1_000_000
     ));
+}
+
+/// A run syncs each due mailbox at most once, whatever the interval: with 0 it used to claim
+/// the same mailbox again and again and never return.
+async fn one_run_syncs_each_mailbox_once_with_an_interval_of_zero(backend: Backend) {
+    let endpoint =
+        test_support::shared_dovecot(DovecotVariant::Full).unwrap_or_else(|e| panic!("{e}"));
+    let rig = crate::sync::rig_on(backend, endpoint, "interval-zero", 365).await;
+    let mut raw = rig.raw().await;
+    crate::sync::seed(&mut raw, "INBOX", 161, 3, (1, 10)).await;
+    let (second, login) = rig.add_mailbox("interval-zero-2").await;
+    let mut other = test_support::RawImap::login_to(endpoint, &login)
+        .await
+        .unwrap();
+    crate::sync::seed(&mut other, "INBOX", 162, 2, (1, 10)).await;
+    let report = tokio::time::timeout(
+        Duration::from_secs(120),
+        rig.run_due(SyncConfig {
+            interval: Duration::ZERO,
+            due_tolerance: Duration::ZERO,
+            max_concurrent: 2,
+            ..SyncConfig::default()
+        }),
+    )
+    .await
+    .expect("the run returns");
+    let mut synced: Vec<(i64, usize)> = report
+        .outcomes
+        .iter()
+        .map(|o| {
+            assert_eq!(o.status, OutcomeStatus::Success, "{o:?}");
+            (o.mailbox_id, o.report.emails_new)
+        })
+        .collect();
+    synced.sort_unstable();
+    assert_eq!(synced, [(rig.mailbox_id, 3), (second, 2)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_one_run_syncs_each_mailbox_once_with_an_interval_of_zero() {
+    one_run_syncs_each_mailbox_once_with_an_interval_of_zero(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_one_run_syncs_each_mailbox_once_with_an_interval_of_zero() {
+    one_run_syncs_each_mailbox_once_with_an_interval_of_zero(Backend::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

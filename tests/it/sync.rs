@@ -191,6 +191,46 @@ impl Rig {
         (batches, status)
     }
 
+    /// Adds another mailbox (a fresh Dovecot user) to the rig's database; returns its id and
+    /// login.
+    pub(crate) async fn add_mailbox(&self, purpose: &str) -> (i64, String) {
+        let user = self.endpoint.fresh_user(purpose);
+        let new_mailbox = NewMailbox {
+            owner_user_id: None,
+            email: format!("{user}@example.test"),
+            imap: ImapSettings {
+                host: self.endpoint.host.clone(),
+                port: self.endpoint.plain_port,
+                security: Security::None,
+                user: user.clone(),
+            },
+            auth_kind: AuthKind::Password,
+            secret: Some(SecretString::from(self.endpoint.password.clone())),
+            oauth_settings: None,
+            first_sync_days: 365,
+        };
+        let id = if self.is_postgres() {
+            self.pg().create_mailbox(new_mailbox).await.unwrap().id
+        } else {
+            self.sqlite().create_mailbox(new_mailbox).await.unwrap().id
+        };
+        (id, user)
+    }
+
+    /// One `run_due` with `config` (what `imap-sync sync` without `--mailbox` does).
+    pub(crate) async fn run_due(&self, config: SyncConfig) -> sync_core::RunReport {
+        if self.is_postgres() {
+            Synchronizer::new(self.pg(), Self::factory(), config)
+                .run_due()
+                .await
+        } else {
+            Synchronizer::new(self.sqlite(), Self::factory(), config)
+                .run_due()
+                .await
+        }
+        .unwrap()
+    }
+
     /// Runs one forced sync in-process with `config`; returns the mailbox's outcome.
     pub(crate) async fn sync_outcome(&self, config: SyncConfig) -> sync_core::MailboxOutcome {
         let report = if self.is_postgres() {

@@ -94,6 +94,18 @@ pub(crate) async fn mailbox_status<S: Store>(
         ),
         ("last_error", serde_json::json!(m.last_error)),
         (
+            "lease",
+            serde_json::json!(
+                m.lease_holder
+                    .as_ref()
+                    .filter(|_| m.lease_expires_at.is_some_and(|until| until > now))
+                    .map(|holder| serde_json::json!({
+                        "holder": holder,
+                        "until": rfc3339(m.lease_expires_at),
+                    }))
+            ),
+        ),
+        (
             "credential_episode",
             serde_json::json!(episode.map(|e| serde_json::json!({
                 "reason": e.reason,
@@ -144,6 +156,13 @@ fn print_mailbox_text(row: &serde_json::Value) {
     );
     if !row["last_error"].is_null() {
         println!("  last error: {}", text(&row["last_error"]));
+    }
+    if !row["lease"].is_null() {
+        println!(
+            "  being synced by {} (lease until {})",
+            text(&row["lease"]["holder"]),
+            text(&row["lease"]["until"])
+        );
     }
     if !row["credential_episode"].is_null() {
         println!(

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -211,8 +212,15 @@ pub(crate) async fn run<S: Store + Clone + std::fmt::Debug + 'static>(
     if let Some(limit) = args.max_exec_time {
         config.run_budget = limit;
     }
+    // A short lease, renewed while the run works: after a kill -9 another run takes the
+    // mailbox within a minute (sooner when `daemon.lease_seconds` is shorter).
+    config.lease = CLI_LEASE.min(Duration::from_secs(settings.daemon.lease_seconds.max(2)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let interrupted = Arc::new(AtomicI32::new(0));
+    listen_for_signals(stop.clone(), interrupted.clone())?;
     let synchronizer = Synchronizer::new(store.clone(), crate::factory(settings), config)
-        .with_progress(progress_sink());
+        .with_progress(progress_sink())
+        .with_stop(stop);
     let report = if args.mailboxes.is_empty() {
         synchronizer.run_due().await?
     } else {
@@ -225,13 +233,14 @@ pub(crate) async fn run<S: Store + Clone + std::fmt::Debug + 'static>(
     let dispatched = notify::Dispatcher::new(store, notifiers, notify::DispatcherConfig::default())
         .drain_once()
         .await?;
+    // A folder that failed fails the run too: the mailbox is only partly synced.
     let failed = report.outcomes.iter().any(|o| {
         matches!(
             o.status,
             OutcomeStatus::Failure(_)
                 | OutcomeStatus::InvalidCredentials(_)
                 | OutcomeStatus::NotFound
-        )
+        ) || !o.report.folder_errors.is_empty()
     });
     if args.json {
         let rows: Vec<serde_json::Value> = report.outcomes.iter().map(outcome_json).collect();
@@ -249,9 +258,42 @@ pub(crate) async fn run<S: Store + Clone + std::fmt::Debug + 'static>(
             println!("{} notice(s) delivered", dispatched.delivered);
         }
     }
-    Ok(if failed {
+    let signal = interrupted.load(Ordering::SeqCst);
+    Ok(if signal != 0 {
+        eprintln!(
+            "interrupted: committed batches are kept, leases released; the rest continues on the next run"
+        );
+        // The shell's convention: 128 + the signal's number.
+        ExitCode::from(u8::try_from(128 + signal).unwrap_or(1))
+    } else if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The longest lease of a CLI run: renewed every third of it while the run works.
+const CLI_LEASE: Duration = Duration::from_secs(60);
+
+/// SIGINT and SIGTERM stop the run between batches (the leases are released on the way out);
+/// a second one ends the process at once.
+fn listen_for_signals(stop: Arc<AtomicBool>, interrupted: Arc<AtomicI32>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        loop {
+            let number = tokio::select! {
+                _ = terminate.recv() => 15,
+                _ = interrupt.recv() => 2,
+            };
+            if stop.swap(true, Ordering::SeqCst) {
+                eprintln!("interrupted again: exiting now");
+                std::process::exit(128 + number);
+            }
+            interrupted.store(number, Ordering::SeqCst);
+            eprintln!("stopping after the current batch (signal {number}); again to exit at once");
+        }
+    });
+    Ok(())
 }

@@ -42,6 +42,7 @@ on_both_backends!(
     a_panic_in_one_mailbox_fails_that_mailbox_and_the_others_are_synced,
     the_connect_policy_applies_at_check_save_and_every_sync,
     a_self_signed_server_is_synced_once_its_fingerprint_is_pinned,
+    an_interrupted_or_killed_run_lets_the_next_one_take_the_mailbox,
 );
 
 fn add_user(backend: &Backend, email: &str) -> String {
@@ -758,6 +759,87 @@ async fn a_self_signed_server_is_synced_once_its_fingerprint_is_pinned(backend: 
 }
 
 /// The id `mailbox add` printed (`mailbox N added`).
+/// Starts `imap-sync sync` of a large mailbox and waits until it has committed a batch.
+fn started_sync(backend: &Backend, id: &str) -> std::process::Child {
+    use std::io::{BufRead, BufReader};
+    let mut child = backend
+        .imap_sync(&["sync", "--mailbox", id, "--force"])
+        .env("IMAP_SYNC__SYNC_BATCH_SIZE", "5")
+        .env("IMAP_SYNC__DAEMON__LEASE_SECONDS", "3")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        // "mailbox 1: INBOX: 40/400": batches are committed.
+        if line.contains("INBOX: ") && line.contains('/') && !line.contains(" 0/") {
+            break;
+        }
+    }
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    child
+}
+
+fn stored_in_inbox(backend: &Backend, id: &str) -> (u64, serde_json::Value) {
+    let shown = backend.json(&["mailbox", "show", id, "--json"]);
+    let messages = folder(&shown["folders"], "INBOX")["messages"]
+        .as_u64()
+        .unwrap();
+    (messages, shown["lease"].clone())
+}
+
+/// Issue 16: SIGTERM stops a CLI run between batches, releases its lease and exits 143; after a
+/// kill -9 the lease (short, renewed while the run worked) runs out within its length and the
+/// next run takes the mailbox and completes the mirror.
+async fn an_interrupted_or_killed_run_lets_the_next_one_take_the_mailbox(backend: &Backend) {
+    const TOTAL: u64 = 400;
+    let endpoint = shared_dovecot(DovecotVariant::Full).unwrap_or_else(|e| panic!("{e}"));
+    let (login, _raw) = seeded_user(TOTAL as usize).await;
+    let owner = add_user(backend, "owner@example.test");
+    let id = add_mailbox(
+        backend,
+        &owner,
+        "big@example.test",
+        endpoint.plain_port,
+        &login,
+        &endpoint.password,
+    );
+
+    let child = started_sync(backend, &id);
+    run(std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]));
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(143), "SIGTERM: 128 + 15");
+    let (stored, lease) = stored_in_inbox(backend, &id);
+    assert!(
+        lease.is_null(),
+        "the lease is released on the way out: {lease}"
+    );
+    assert!(stored > 0 && stored < TOTAL, "stopped part way: {stored}");
+
+    let mut child = started_sync(backend, &id);
+    run(std::process::Command::new("kill").args(["-KILL", &child.id().to_string()]));
+    child.wait().unwrap();
+    let killed_at = chrono::Utc::now();
+    let (_, lease) = stored_in_inbox(backend, &id);
+    let until: chrono::DateTime<chrono::Utc> = lease["until"].as_str().unwrap().parse().unwrap();
+    assert!(
+        until <= killed_at + chrono::Duration::seconds(3),
+        "a killed run's lease ends within its length (3 s here): {lease}"
+    );
+    // Until then the mailbox is another process's; afterwards the next run takes it.
+    tokio::time::sleep((until - chrono::Utc::now()).to_std().unwrap_or_default()).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let done = backend.json(&["sync", "--mailbox", &id, "--force", "--json"]);
+    assert_eq!(done["mailboxes"][0]["status"], "success", "{done}");
+    let (stored, lease) = stored_in_inbox(backend, &id);
+    assert_eq!(stored, TOTAL);
+    assert!(lease.is_null(), "{lease}");
+}
+
 fn json_id(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout)
         .split_whitespace()

@@ -146,8 +146,9 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
     /// Syncs every due mailbox within the run budget, `max_concurrent` at a time.
     pub async fn run_due(&self) -> Result<RunReport, StoreError> {
         let run_deadline = Instant::now() + self.config.run_budget;
-        let workers =
-            (0..self.config.max_concurrent.max(1)).map(|_| self.claim_and_sync(run_deadline));
+        let run_started = Utc::now();
+        let workers = (0..self.config.max_concurrent.max(1))
+            .map(|_| self.claim_and_sync(run_deadline, run_started));
         let mut report = RunReport::default();
         for worker in futures::future::join_all(workers).await {
             let worker = worker?;
@@ -158,7 +159,11 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
     }
 
     /// One worker of [`Self::run_due`]: claims due mailboxes until none is left.
-    async fn claim_and_sync(&self, run_deadline: Instant) -> Result<RunReport, StoreError> {
+    async fn claim_and_sync(
+        &self,
+        run_deadline: Instant,
+        run_started: DateTime<Utc>,
+    ) -> Result<RunReport, StoreError> {
         let mut report = RunReport::default();
         loop {
             if Instant::now() >= run_deadline {
@@ -168,7 +173,9 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
             if self.stopping() {
                 break;
             }
-            let due_before = Utc::now() - self.due_age();
+            // A mailbox synced during this run is not due again in it, whatever the interval
+            // (0 would otherwise claim the same mailbox for ever).
+            let due_before = (Utc::now() - self.due_age()).min(run_started);
             let Some(mailbox) = self
                 .store
                 .claim_due_mailbox(
@@ -353,7 +360,29 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
             mailbox_id: mailbox.id,
         });
         let run_started = Utc::now();
-        let result = self.process(&mailbox, force, run_deadline).await;
+        // The lease lives while the sync does: renewed every third of its length, whatever
+        // one batch or one reconnect pause takes; a killed process's lease expires soon.
+        let heartbeat = async {
+            let every = (self.config.lease / 3).max(Duration::from_secs(1));
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(error) = self
+                    .store
+                    .acquire_lease(
+                        mailbox.id,
+                        self.config.worker_id.clone(),
+                        self.lease_until(),
+                    )
+                    .await
+                {
+                    tracing::warn!(%error, "could not renew the lease");
+                }
+            }
+        };
+        let result = tokio::select! {
+            result = self.process(&mailbox, force, run_deadline) => result,
+            () = heartbeat => unreachable!("the heartbeat never ends"),
+        };
         let (status, report, outcome) = self.judge(&mailbox, result).await;
         if status == OutcomeStatus::Success {
             // Grace period of emails left in no folder: the end of the mailbox's next

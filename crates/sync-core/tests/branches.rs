@@ -201,6 +201,8 @@ fn failing_server(error: fn() -> ConnectorError) -> MockMailServer {
     server
         .expect_folder_server_id()
         .returning(|_| ready(Ok(None)));
+    server.expect_wire_bytes().returning(|| (0, 0));
+    server.expect_commands_sent().returning(|| 0);
     server.expect_logout().returning(|| ready(Ok(())));
     server
 }
