@@ -46,7 +46,7 @@ async fn connects_in_every_security_mode_with_and_without_compression() {
             config.compress = compress;
             let mut connector = ImapConnector::new(config);
             let selected = connector.select("INBOX").await.unwrap();
-            assert!(selected.uid_validity.is_some() && selected.highest_modseq.is_some());
+            assert!(selected.uid_validity > 0 && selected.highest_modseq.is_some());
             assert!(connector.has("QRESYNC").await.unwrap());
             assert_eq!(connector.is_compressed(), compress, "{security:?}");
             let sent = names(&connector);
@@ -827,6 +827,7 @@ async fn changes_are_asked_up_to_the_highest_known_uid_never_star() {
             &[
                 "* 6 EXISTS",
                 "* OK [UIDVALIDITY 42] ok",
+                "* OK [UIDNEXT 8] ok",
                 "* OK [HIGHESTMODSEQ 90] ok",
                 "{tag} OK [READ-WRITE] selected",
             ],
@@ -857,7 +858,7 @@ async fn gmail_items_are_parsed() {
         message.len()
     );
     let script = logged_in(Script::greeting(GREETING))
-        .expect(r#"SELECT "INBOX""#, &["* 1 EXISTS", "* OK [UIDVALIDITY 42] ok", "{tag} OK [READ-WRITE] selected"])
+        .expect(r#"SELECT "INBOX""#, &["* 1 EXISTS", "* OK [UIDVALIDITY 42] ok", "* OK [UIDNEXT 8] ok", "{tag} OK [READ-WRITE] selected"])
         .expect("UID FETCH 7 (UID RFC822.SIZE)", &["* 1 FETCH (UID 7 RFC822.SIZE 40)", "{tag} OK done"])
         .expect(
             "UID FETCH 7 (UID FLAGS INTERNALDATE RFC822.SIZE X-GM-MSGID X-GM-THRID X-GM-LABELS BODY.PEEK[])",
@@ -868,10 +869,7 @@ async fn gmail_items_are_parsed() {
         &server,
         Credentials::Password("p".to_owned().into()),
     ));
-    assert_eq!(
-        connector.select("INBOX").await.unwrap().uid_validity,
-        Some(42)
-    );
+    assert_eq!(connector.select("INBOX").await.unwrap().uid_validity, 42);
     let mut stream = connector.fetch(&[7], FetchParts::Full);
     let fetched = stream.next().await.unwrap().unwrap();
     assert_eq!(fetched.gmail.message_id, Some(1278455344230334865));
@@ -886,7 +884,14 @@ async fn gmail_items_are_parsed() {
 #[tokio::test]
 async fn a_tagged_no_to_fetch_is_an_error_and_an_empty_fetch_reports_missing_uids() {
     let script = logged_in(Script::greeting(GREETING))
-        .expect(r#"SELECT "INBOX""#, &["{tag} OK [READ-WRITE] selected"])
+        .expect(
+            r#"SELECT "INBOX""#,
+            &[
+                "* OK [UIDVALIDITY 3] ok",
+                "* OK [UIDNEXT 5] ok",
+                "{tag} OK [READ-WRITE] selected",
+            ],
+        )
         .expect(
             "UID FETCH 3 (UID RFC822.SIZE)",
             &["{tag} NO [SERVERBUG] Internal error occurred"],

@@ -232,10 +232,7 @@ async fn changedsince_and_vanished_follow_another_connections_changes() {
     }
     assert!(connector.enable_qresync().await.unwrap());
     let selected = connector.select("INBOX").await.unwrap();
-    let (uid_validity, modseq) = (
-        selected.uid_validity.unwrap(),
-        selected.highest_modseq.unwrap(),
-    );
+    let (uid_validity, modseq) = (selected.uid_validity, selected.highest_modseq.unwrap());
 
     expunge_and_flag_from_a_second_connection(&mut raw).await;
     let changes = connector.changes_since(modseq, 4).await.unwrap();

@@ -14,6 +14,7 @@ mod local_changes;
 mod model_migrations;
 mod model_store;
 mod notify;
+mod quirks;
 mod rig;
 mod sync;
 mod sync_changes;

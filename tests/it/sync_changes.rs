@@ -36,8 +36,14 @@ impl MailServer for LoggedServer {
     async fn folder_server_id(&mut self, name: &str) -> imap_connector::Result<Option<String>> {
         MailServer::folder_server_id(&mut self.inner, name).await
     }
-    async fn uid_search(&mut self, criteria: &str) -> imap_connector::Result<Vec<u32>> {
-        MailServer::uid_search(&mut self.inner, criteria).await
+    async fn search(
+        &mut self,
+        query: &imap_connector::SearchQuery,
+    ) -> imap_connector::Result<Vec<u32>> {
+        MailServer::search(&mut self.inner, query).await
+    }
+    async fn uids_from(&mut self, first: u32) -> imap_connector::Result<Vec<u32>> {
+        MailServer::uids_from(&mut self.inner, first).await
     }
     async fn fetch_batch(
         &mut self,

@@ -4,6 +4,8 @@
 //! - Every member uses the workspace lints.
 //! - Every crate root opens with a `//!` doc saying what it owns and must not depend on.
 //! - No test is skipped with an ignore attribute or hidden behind `should_panic`.
+//! - Only imap-connector speaks IMAP: sync-core's code holds no IMAP command text, no IMAP date
+//!   format, no capability name and builds no connector error.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -179,7 +181,74 @@ fn convention_violations(metadata: &Metadata, workspace: &Path) -> anyhow::Resul
             }
         }
     }
+    for file in rust_files(&workspace.join("crates/sync-core/src"))? {
+        let source = std::fs::read_to_string(&file)?;
+        for problem in imap_grammar_in(&source) {
+            problems.push(format!(
+                "{}: {problem} — only imap-connector speaks IMAP (ARCHITECTURE.md): use a typed MailServer call",
+                file.display()
+            ));
+        }
+    }
     Ok(problems)
+}
+
+/// IMAP spoken in code outside the connector: string literals that start like a command or a
+/// search key, IMAP's date format, capability names, connector errors built by hand.
+fn imap_grammar_in(source: &str) -> Vec<String> {
+    const COMMAND_STARTS: [&str; 16] = [
+        "UID ",
+        "SELECT ",
+        "EXAMINE ",
+        "FETCH ",
+        "STORE ",
+        "SEARCH ",
+        "SINCE ",
+        "SENTSINCE ",
+        "BEFORE ",
+        "ENABLE ",
+        "IDLE",
+        "NOOP",
+        "EXPUNGE",
+        "LIST ",
+        "STATUS ",
+        "LOGIN ",
+    ];
+    const CAPABILITIES: [&str; 7] = [
+        "CONDSTORE",
+        "QRESYNC",
+        "IDLE",
+        "MOVE",
+        "UIDPLUS",
+        "OBJECTID",
+        "X-GM-EXT-1",
+    ];
+    let mut problems = Vec::new();
+    for (number, line) in source.lines().enumerate() {
+        let code = line.trim_start();
+        if code.starts_with("//") {
+            continue;
+        }
+        // The odd pieces of a split on quotes are the string literals (escaped quotes aside).
+        for literal in code.split('"').skip(1).step_by(2) {
+            if COMMAND_STARTS
+                .iter()
+                .any(|start| literal.starts_with(start))
+                || CAPABILITIES.contains(&literal)
+                || literal.contains("%-d-%b-%Y")
+            {
+                problems.push(format!("line {}: {literal:?}", number + 1));
+            }
+        }
+        if code.contains("ConnectorError::")
+            && ["format!(", ".to_owned()", ".into()", "String::"]
+                .iter()
+                .any(|built| code.contains(built))
+        {
+            problems.push(format!("line {}: a connector error built here", number + 1));
+        }
+    }
+    problems
 }
 
 fn rust_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -248,6 +317,25 @@ mod tests {
             assert_eq!(problems.len(), 1, "{from} -> {to}: {problems:?}");
             assert!(problems[0].starts_with(&format!("{from} must not depend on {to}")));
         }
+    }
+
+    #[test]
+    fn imap_text_outside_the_connector_is_found() {
+        let found = imap_grammar_in(
+            "let a = format!(\"UID {}:*\", n);\n\
+             // SELECT in a comment is fine\n\
+             let b = caps.contains(\"CONDSTORE\");\n\
+             let c = date.format(\"%-d-%b-%Y\");\n\
+             let d = ConnectorError::Protocol(format!(\"x\"));\n\
+             let e = \"the server changed the message (UNCHANGEDSINCE)\";\n",
+        );
+        assert_eq!(found.len(), 4, "{found:?}");
+        assert!(found[0].starts_with("line 1"));
+        assert!(
+            found
+                .iter()
+                .all(|p| !p.starts_with("line 2") && !p.starts_with("line 6"))
+        );
     }
 
     #[test]

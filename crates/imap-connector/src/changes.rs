@@ -4,8 +4,10 @@
 use async_imap::imap_proto::{AttributeValue, MailboxDatum, Response};
 
 use crate::command;
-use crate::connector::{ImapConnector, SelectedFolder, uid_batches};
+use crate::connector::ImapConnector;
 use crate::error::Result;
+use crate::fetch::uid_batches;
+use crate::select::{SelectReply, SelectedFolder};
 
 /// A change the server announced on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,11 +128,11 @@ impl ImapConnector {
             "SELECT {} (QRESYNC ({uid_validity} {modseq}{known}))",
             command::folder(full_name)?
         );
-        let mut selected = SelectedFolder::opening(full_name);
+        let mut reply = SelectReply::default();
         let mut changes = Changes::default();
         self.selected = None;
         self.run(&command, |response| {
-            if selected.read(response) {
+            if reply.read(response) {
                 return Ok(());
             }
             match response {
@@ -144,7 +146,8 @@ impl ImapConnector {
         })
         .await?;
         self.events.clear();
-        changes.highest_modseq = selected.highest_modseq;
+        changes.highest_modseq = reply.highest_modseq();
+        let selected = self.selected_from(full_name, reply).await?;
         self.selected = Some(selected.clone());
         Ok((selected, changes))
     }

@@ -4,8 +4,9 @@ use async_imap::imap_proto::rfc4315::UidSetMember;
 use async_imap::imap_proto::{Response, ResponseCode, Status};
 
 use crate::command::{self, flag_list};
-use crate::connector::{ImapConnector, uid_batches};
+use crate::connector::ImapConnector;
 use crate::error::Result;
+use crate::fetch::uid_batches;
 
 /// Where copied or moved messages landed (from COPYUID, when the server has UIDPLUS).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -4,10 +4,13 @@
 use std::collections::BTreeSet;
 
 use crate::changes::{Changes, FlagState};
-use crate::connector::{FetchParts, ImapConnector, SelectedFolder};
+use crate::connector::ImapConnector;
 use crate::error::Result;
+use crate::fetch::FetchParts;
 use crate::folders::Folder;
 use crate::message::FetchedMessage;
+use crate::search::SearchQuery;
+use crate::select::SelectedFolder;
 
 /// A mail server seen from the sync engine.
 #[cfg_attr(feature = "mock", mockall::automock)]
@@ -26,7 +29,11 @@ pub trait MailServer: Send {
         full_name: &str,
     ) -> impl Future<Output = Result<Option<String>>> + Send;
 
-    fn uid_search(&mut self, criteria: &str) -> impl Future<Output = Result<Vec<u32>>> + Send;
+    /// The UIDs of the selected folder matching `query` (standard criteria).
+    fn search(&mut self, query: &SearchQuery) -> impl Future<Output = Result<Vec<u32>>> + Send;
+
+    /// The UIDs from `first` up in the selected folder (new mail above a cursor).
+    fn uids_from(&mut self, first: u32) -> impl Future<Output = Result<Vec<u32>>> + Send;
 
     /// The messages with these UIDs, and the UIDs the server did not return. The caller
     /// bounds memory by the number of UIDs it asks for at once.
@@ -103,8 +110,12 @@ impl MailServer for ImapConnector {
         ImapConnector::folder_server_id(self, full_name).await
     }
 
-    async fn uid_search(&mut self, criteria: &str) -> Result<Vec<u32>> {
-        ImapConnector::uid_search(self, criteria).await
+    async fn search(&mut self, query: &SearchQuery) -> Result<Vec<u32>> {
+        ImapConnector::search_standard(self, query).await
+    }
+
+    async fn uids_from(&mut self, first: u32) -> Result<Vec<u32>> {
+        ImapConnector::uids_from(self, first).await
     }
 
     async fn fetch_batch(
@@ -112,12 +123,7 @@ impl MailServer for ImapConnector {
         uids: &[u32],
         parts: FetchParts,
     ) -> Result<(Vec<FetchedMessage>, Vec<u32>)> {
-        let mut stream = self.fetch(uids, parts);
-        let mut messages = Vec::with_capacity(uids.len());
-        while let Some(message) = stream.next().await {
-            messages.push(message?);
-        }
-        Ok((messages, stream.missing()))
+        ImapConnector::fetch_all(self, uids, parts).await
     }
 
     async fn logout(&mut self) -> Result<()> {

@@ -384,8 +384,8 @@ where
         else {
             return false;
         };
-        inbox.uid_validity != selected.uid_validity
-            || (selected.uid_next.is_some() && inbox.uid_next != selected.uid_next)
+        inbox.uid_validity != Some(selected.uid_validity)
+            || inbox.uid_next != Some(selected.uid_next)
     }
 
     async fn start_watchers(

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use email_model::{EmailBatch, FlagUpdate, Folder, FolderCursors, Mailbox, Store};
-use imap_connector::{ConnectorError, FetchParts, MailServer};
+use imap_connector::{ConnectorError, Features, FetchParts, MailServer, SearchQuery};
 
 use crate::config::SyncConfig;
 use crate::convert::new_email;
@@ -127,9 +127,20 @@ pub(crate) struct Processor<'a, S: Store, M: MailServer> {
     pub(crate) batch_size: usize,
 }
 
-/// IMAP's date format for SEARCH (`1-Nov-2026`).
-fn imap_date(date: DateTime<Utc>) -> String {
-    date.format("%-d-%b-%Y").to_string()
+/// The mail of `folder` in a window from `since` (and before `before`): by the date it was
+/// sent for a sent folder (its messages were received when saved, not when sent), else by
+/// arrival.
+fn window_query(
+    folder: &Folder,
+    since: DateTime<Utc>,
+    before: Option<DateTime<Utc>>,
+) -> SearchQuery {
+    let (since, before) = (Some(since.date_naive()), before.map(|d| d.date_naive()));
+    if folder.folder_type == "sent" {
+        SearchQuery::new().sent(since, before)
+    } else {
+        SearchQuery::new().received(since, before)
+    }
 }
 
 /// Errors that end the mailbox's sync rather than one folder's.
@@ -207,24 +218,19 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
         let _entered = span.enter();
         // QRESYNC must be enabled before SELECT for VANISHED to come.
         let started = Instant::now();
-        let capabilities = self.server.capabilities().await?;
-        let condstore = capabilities.contains("CONDSTORE");
-        let qresync = capabilities.contains("QRESYNC") && self.server.enable_qresync().await?;
+        let features = Features::of(&self.server.capabilities().await?);
+        let condstore = features.condstore;
+        let qresync = features.qresync && self.server.enable_qresync().await?;
         let selected = self.server.select(&folder.full_name).await?;
         self.report.phases.select += started.elapsed();
-        let uid_validity = selected.uid_validity.ok_or_else(|| {
-            SyncError::Server(ConnectorError::Protocol(format!(
-                "{}: SELECT gave no UIDVALIDITY",
-                folder.full_name
-            )))
-        })?;
+        let uid_validity = selected.uid_validity;
         self.latest_modseq = selected.highest_modseq;
-        let top = selected.uid_next.map(|n| n.saturating_sub(1));
+        let top = selected.uid_next.saturating_sub(1);
         let remapped;
         let folder = if let Some(known) = folder.uid_validity
             && known != uid_validity
         {
-            self.remap(folder, uid_validity, top.unwrap_or(0)).await?;
+            self.remap(folder, uid_validity, top).await?;
             remapped = self
                 .store
                 .folders(self.mailbox.id)
@@ -241,12 +247,6 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
         } else {
             folder
         };
-        let top = selected.uid_next.map(|n| n.saturating_sub(1));
-        let search_key = if folder.folder_type == "sent" {
-            "SENTSINCE"
-        } else {
-            "SINCE"
-        };
         let window_start = self.window_start();
 
         self.retry(folder, uid_validity).await?;
@@ -254,9 +254,9 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
         let first_sync = folder.uid_validity.is_none() || folder.window_start.is_none();
         if first_sync {
             let mut uids = self
-                .search(&format!("{search_key} {}", imap_date(window_start)))
+                .search(&window_query(folder, window_start, None))
                 .await?;
-            let top = top.unwrap_or(0).max(uids.last().copied().unwrap_or(0));
+            let top = top.max(uids.last().copied().unwrap_or(0));
             uids.reverse();
             let cursors = FolderCursors {
                 synced_up_to_uid: Some(top),
@@ -278,11 +278,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
             if let Some(below) = folder.backfill_below_uid.filter(|b| *b > 1) {
                 let start = folder.window_start.unwrap_or(window_start);
                 let mut uids = self
-                    .search(&format!(
-                        "{search_key} {} UID 1:{}",
-                        imap_date(start),
-                        below - 1
-                    ))
+                    .search(&window_query(folder, start, None).uids(1, Some(below - 1)))
                     .await?;
                 uids.retain(|uid| *uid < below);
                 uids.reverse();
@@ -297,11 +293,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
                         .unwrap_or(recorded)
             {
                 let mut uids = self
-                    .search(&format!(
-                        "{search_key} {} BEFORE {}",
-                        imap_date(window_start),
-                        imap_date(recorded)
-                    ))
+                    .search(&window_query(folder, window_start, Some(recorded)))
                     .await?;
                 let stored: HashSet<u32> = self
                     .store
@@ -328,9 +320,10 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
             }
             // New mail above the cursor, oldest first so the cursor can follow each batch.
             let above = folder.synced_up_to_uid;
-            let mut uids = self.search(&format!("UID {}:*", above + 1)).await?;
-            // `n:*` also matches the highest UID when it is below n (RFC 3501).
-            uids.retain(|uid| *uid > above);
+            let started = Instant::now();
+            let uids = self.server.uids_from(above + 1).await;
+            self.report.phases.search += started.elapsed();
+            let uids = uids?;
             self.fetch_in_batches(folder, uid_validity, uids, |batch, _| FolderCursors {
                 synced_up_to_uid: batch.iter().max().copied(),
                 ..FolderCursors::default()
@@ -344,7 +337,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
             uid_validity,
             Vec::new(),
             FolderCursors {
-                uid_next: selected.uid_next,
+                uid_next: Some(selected.uid_next),
                 highest_modseq: self.latest_modseq,
                 ..FolderCursors::default()
             },
@@ -530,9 +523,9 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
     }
 
     /// UID SEARCH, timed as the search phase.
-    async fn search(&mut self, criteria: &str) -> Result<Vec<u32>> {
+    async fn search(&mut self, query: &SearchQuery) -> Result<Vec<u32>> {
         let started = Instant::now();
-        let uids = self.server.uid_search(criteria).await;
+        let uids = self.server.search(query).await;
         self.report.phases.search += started.elapsed();
         Ok(uids?)
     }
@@ -759,7 +752,7 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
             }
             let listed: HashSet<u32> = self
                 .server
-                .uid_search(&format!("UID {first}:{last}"))
+                .search(&SearchQuery::new().uids(first, Some(last)))
                 .await?
                 .into_iter()
                 .filter(|uid| (first..=last).contains(uid))
@@ -801,13 +794,8 @@ impl<S: Store, M: MailServer> Processor<'_, S, M> {
     /// window, as a first sync would.
     async fn remap(&mut self, folder: &Folder, uid_validity: u32, top: u32) -> Result<()> {
         let window_start = folder.window_start.unwrap_or_else(|| self.window_start());
-        let key = if folder.folder_type == "sent" {
-            "SENTSINCE"
-        } else {
-            "SINCE"
-        };
         let in_window: HashSet<u32> = self
-            .search(&format!("{key} {}", imap_date(window_start)))
+            .search(&window_query(folder, window_start, None))
             .await?
             .into_iter()
             .collect();

@@ -144,21 +144,23 @@ fn server_with_inbox(
     server.expect_select().returning(move |_| {
         ready(Ok(SelectedFolder {
             full_name: "INBOX".into(),
-            uid_validity: Some(7),
-            uid_next: Some(top + 1),
+            uid_validity: 7,
+            uid_next: top + 1,
             exists: top,
             highest_modseq: None,
             mailbox_id: None,
         }))
     });
-    server.expect_uid_search().returning(move |criteria| {
-        let found = if criteria.starts_with("UID ") {
+    // The window search lists the folder; UID ranges (a reconciliation) find nothing.
+    server.expect_search().returning(move |query| {
+        let found = if query.to_imap().criteria.starts_with("UID ") {
             vec![]
         } else {
             uids.clone()
         };
         ready(Ok(found))
     });
+    server.expect_uids_from().returning(|_| ready(Ok(vec![])));
     server
         .expect_fetch_batch()
         .returning(move |batch, _| ready(Ok(fetch(batch))));
@@ -532,22 +534,24 @@ fn condstore_server(
     server.expect_select().returning(move |_| {
         ready(Ok(SelectedFolder {
             full_name: "INBOX".into(),
-            uid_validity: Some(uid_validity),
-            uid_next: Some(top + 1),
+            uid_validity,
+            uid_next: top + 1,
             exists: top,
             highest_modseq: Some(100),
             mailbox_id: None,
         }))
     });
     let listed = uids.clone();
-    server.expect_uid_search().returning(move |criteria| {
-        let found = if criteria.starts_with("UID ") {
+    // The window search lists the folder; UID ranges (a reconciliation) find nothing.
+    server.expect_search().returning(move |query| {
+        let found = if query.to_imap().criteria.starts_with("UID ") {
             vec![]
         } else {
             listed.clone()
         };
         ready(Ok(found))
     });
+    server.expect_uids_from().returning(|_| ready(Ok(vec![])));
     let all = uids.clone();
     server
         .expect_all_uids()
@@ -715,8 +719,8 @@ async fn a_uidvalidity_change_re_keys_known_mail_without_downloading_it() {
     second.expect_select().returning(|_| {
         ready(Ok(SelectedFolder {
             full_name: "INBOX".into(),
-            uid_validity: Some(8),
-            uid_next: Some(3),
+            uid_validity: 8,
+            uid_next: 3,
             exists: 2,
             highest_modseq: None,
             mailbox_id: None,
@@ -733,7 +737,8 @@ async fn a_uidvalidity_change_re_keys_known_mail_without_downloading_it() {
                 vec![],
             )))
         });
-    second.expect_uid_search().returning(|_| ready(Ok(vec![])));
+    second.expect_search().returning(|_| ready(Ok(vec![])));
+    second.expect_uids_from().returning(|_| ready(Ok(vec![])));
     second.expect_flags_of().returning(|uids| {
         ready(Ok(uids
             .iter()
