@@ -51,7 +51,7 @@ async fn postgres_columns(url: &str) -> Vec<String> {
 }
 
 /// Migrations in each tree (the mirror, the header key, the TLS pin).
-const MIGRATIONS: usize = 5;
+const MIGRATIONS: usize = 6;
 
 #[tokio::test]
 async fn postgres_migrations_go_up_down_and_up_again() {

@@ -164,6 +164,22 @@ pub struct Mailbox {
     /// SHA-256 fingerprint (`AB:CD:…`) of the one certificate accepted besides the trusted
     /// ones: a self-signed server's.
     pub tls_pin: Option<String>,
+    /// A "sync now" asked while another process held the lease: its holder syncs and clears it.
+    pub sync_requested_at: Option<DateTime<Utc>>,
+}
+
+/// A finished or running sync of one mailbox, as `sync_runs` records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncRunRecord {
+    pub id: i64,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// running, success, failure…
+    pub outcome: String,
+    pub message: Option<String>,
+    pub emails_new: i64,
+    pub emails_changed: i64,
+    pub emails_removed: i64,
 }
 
 impl Mailbox {

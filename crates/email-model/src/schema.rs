@@ -45,6 +45,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         tls_pin -> Nullable<Text>,
+        sync_requested_at -> Nullable<Timestamp>,
     }
 }
 

@@ -76,6 +76,7 @@ where
         idle: settings.daemon.idle,
         max_idle_per_server: settings.daemon.max_idle_per_server,
         poll_interval: Duration::from_secs(settings.daemon.poll_seconds.max(1)),
+        request_check: Duration::from_secs(settings.daemon.request_check_seconds.max(1)),
     };
     let factory = crate::factory(settings);
     let daemon = Arc::new(Daemon::new(

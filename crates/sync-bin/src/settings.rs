@@ -70,6 +70,8 @@ pub(crate) struct DaemonSection {
     /// How long a mailbox's lease lasts without renewal (a dead daemon's mailboxes move to
     /// another daemon after this).
     pub(crate) lease_seconds: u64,
+    /// How often a watcher looks for a "sync now" asked from another process.
+    pub(crate) request_check_seconds: u64,
 }
 
 impl Default for DaemonSection {
@@ -81,6 +83,7 @@ impl Default for DaemonSection {
             max_idle_per_server: 20,
             poll_seconds: 120,
             lease_seconds: 300,
+            request_check_seconds: 30,
         }
     }
 }
@@ -188,6 +191,11 @@ impl Settings {
             0..=10_000,
         )?;
         within("daemon.poll_seconds", daemon.poll_seconds, 1..=86_400)?;
+        within(
+            "daemon.request_check_seconds",
+            daemon.request_check_seconds,
+            1..=3_600,
+        )?;
         within("daemon.lease_seconds", daemon.lease_seconds, 2..=86_400)?;
         Ok(())
     }

@@ -221,13 +221,28 @@ pub(crate) async fn run<S: Store + Clone + std::fmt::Debug + 'static>(
     let synchronizer = Synchronizer::new(store.clone(), crate::factory(settings), config)
         .with_progress(progress_sink())
         .with_stop(stop);
-    let report = if args.mailboxes.is_empty() {
+    let mut report = if args.mailboxes.is_empty() {
         synchronizer.run_due().await?
     } else {
         synchronizer
             .sync_mailboxes(&args.mailboxes, args.force)
             .await?
     };
+    // A named mailbox another process holds (a daemon's watcher): asked of the holder, and
+    // its sync's outcome waited for.
+    let wait_limit = args.max_exec_time.unwrap_or(Duration::from_secs(600));
+    for outcome in &mut report.outcomes {
+        if outcome.status == OutcomeStatus::LeaseHeld && !interrupted_now(&interrupted) {
+            *outcome = handed_to_holder(
+                &synchronizer,
+                outcome.mailbox_id,
+                args.force,
+                wait_limit,
+                &interrupted,
+            )
+            .await?;
+        }
+    }
     // A cron-style deployment delivers too: the outbox is drained at the end of each run.
     let notifiers = settings.notifiers()?;
     let dispatched = notify::Dispatcher::new(store, notifiers, notify::DispatcherConfig::default())
@@ -269,6 +284,78 @@ pub(crate) async fn run<S: Store + Clone + std::fmt::Debug + 'static>(
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+fn interrupted_now(interrupted: &AtomicI32) -> bool {
+    interrupted.load(Ordering::SeqCst) != 0
+}
+
+/// Records a "sync now" for the holder of the mailbox's lease and waits for the sync that
+/// answers it — or, once the lease is free (a killed holder's expires), syncs it here; still
+/// held after `limit`, it stays "being synced by another process".
+async fn handed_to_holder<S, F>(
+    synchronizer: &Synchronizer<S, F>,
+    mailbox_id: i64,
+    force: bool,
+    limit: Duration,
+    interrupted: &AtomicI32,
+) -> anyhow::Result<MailboxOutcome>
+where
+    S: Store + Clone + 'static,
+    F: sync_core::ServerFactory,
+{
+    let store = synchronizer.store();
+    let started = std::time::Instant::now();
+    let requested_at = store.request_sync(mailbox_id).await?;
+    eprintln!("mailbox {mailbox_id}: being synced by another process; asked it to sync now");
+    let mut polls = 0u32;
+    while started.elapsed() < limit && !interrupted_now(interrupted) {
+        polls += 1;
+        if polls.is_multiple_of(8) {
+            let mut retried = synchronizer.sync_mailboxes(&[mailbox_id], force).await?;
+            if let Some(outcome) = retried.outcomes.pop()
+                && matches!(
+                    outcome.status,
+                    OutcomeStatus::Success
+                        | OutcomeStatus::Failure(_)
+                        | OutcomeStatus::InvalidCredentials(_)
+                )
+            {
+                return Ok(outcome);
+            }
+        }
+        let answered = store
+            .sync_runs(mailbox_id, 5)
+            .await?
+            .into_iter()
+            .find(|run| run.started_at >= requested_at && run.finished_at.is_some());
+        if let Some(run) = answered {
+            let report = sync_core::MailboxReport {
+                emails_new: usize::try_from(run.emails_new).unwrap_or_default(),
+                emails_known: usize::try_from(run.emails_changed).unwrap_or_default(),
+                removed: usize::try_from(run.emails_removed).unwrap_or_default(),
+                ..sync_core::MailboxReport::default()
+            };
+            let status = if run.outcome == "success" {
+                OutcomeStatus::Success
+            } else {
+                OutcomeStatus::Failure(run.message.unwrap_or_default())
+            };
+            return Ok(MailboxOutcome {
+                mailbox_id,
+                status,
+                report,
+                duration: started.elapsed(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(MailboxOutcome {
+        mailbox_id,
+        status: OutcomeStatus::LeaseHeld,
+        report: sync_core::MailboxReport::default(),
+        duration: started.elapsed(),
     })
 }
 

@@ -300,6 +300,131 @@ async fn idle_brings_new_mail_without_waiting_for_the_schedule() {
     assert_eq!(report["mailboxes"][0]["status"], "success", "{report}");
 }
 
+/// Issue 16: with the IDLE watcher holding the mailbox (the default), "sync now", a folder
+/// switch, a flag change and a CLI sync are handed to the watcher, never refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_now_folder_switches_and_flag_changes_are_handed_to_the_watcher() {
+    let database = Database::sqlite();
+    let (login, mut raw) = seeded("handover", 3).await;
+    database.ok(&[
+        "user",
+        "add",
+        "--email",
+        "owner@example.test",
+        "--name",
+        "Owner",
+    ]);
+    let mailbox = add_mailbox(&database, "1", &login);
+    database.ok(&["sync", "--mailbox", &mailbox]);
+    let daemon = Daemon::start(
+        &database,
+        &[
+            ("IMAP_SYNC__DAEMON__TICK_SECONDS", "3600"),
+            ("IMAP_SYNC__DAEMON__REQUEST_CHECK_SECONDS", "1"),
+        ],
+    );
+    wait_until(Duration::from_secs(20), "the IDLE watcher", || {
+        daemon.metric("imap_sync_imap_connections") >= 1.0
+    });
+    let call = |method: &str, path: &str, body: Option<&str>| -> (u16, serde_json::Value) {
+        let (status, text) = daemon.http(method, path, body, None);
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    };
+
+    let (status, taken) = call("POST", &format!("/api/mailboxes/{mailbox}/sync"), None);
+    assert_eq!(
+        (status, taken["handed_to"].as_str()),
+        (202, Some("watcher")),
+        "{taken}"
+    );
+    let (status, run) = call(
+        "POST",
+        &format!("/api/mailboxes/{mailbox}/sync?wait=30"),
+        None,
+    );
+    assert_eq!(
+        (status, run["status"].as_str()),
+        (200, Some("success")),
+        "{run}"
+    );
+    let (status, runs) = call("GET", &format!("/api/mailboxes/{mailbox}/runs"), None);
+    assert_eq!(status, 200);
+    assert!(runs.as_array().unwrap().len() >= 3, "{runs}");
+
+    let (status, folders) = call(
+        "PATCH",
+        &format!("/api/mailboxes/{mailbox}/folders"),
+        Some(r#"{"enable":["Archive"]}"#),
+    );
+    assert!(status == 202 || status == 200, "{status}: {folders}");
+    assert!(
+        folders
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["name"] == "Archive" && f["sync"] == true),
+        "{folders}"
+    );
+
+    // A flag change reaches the server without waiting for new mail or the schedule.
+    let (_, emails) = call(
+        "GET",
+        &format!("/api/mailboxes/{mailbox}/emails?folder=INBOX"),
+        None,
+    );
+    let unflagged = emails
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            !e["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f == "\\Flagged")
+        })
+        .expect("a message without the flag")
+        .clone();
+    let (status, _) = call(
+        "PATCH",
+        &format!("/api/emails/{}/flags", unflagged["id"]),
+        Some(r#"{"set":["\\Flagged"]}"#),
+    );
+    assert_eq!(status, 202);
+    let uid = unflagged["uid"].as_u64().unwrap();
+    let started = Instant::now();
+    loop {
+        raw.command("SELECT INBOX").await.unwrap().ok().unwrap();
+        let reply = raw
+            .command(&format!("UID FETCH {uid} (FLAGS)"))
+            .await
+            .unwrap()
+            .ok()
+            .unwrap();
+        if reply.untagged.iter().any(|l| l.contains("\\Flagged")) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the flag never reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The CLI asks the holder too, and reports that sync's outcome.
+    let report = database.json(&["sync", "--mailbox", &mailbox, "--force", "--json"]);
+    assert_eq!(report["mailboxes"][0]["status"], "success", "{report}");
+    assert!(
+        daemon.metric("imap_sync_runs_total{trigger=\"manual\",status=\"success\"}") >= 3.0,
+        "the watcher's manual runs are counted"
+    );
+    let status = daemon.terminate(Duration::from_secs(15));
+    assert!(status.success(), "{status}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_sync_leaves_a_consistent_database_that_the_next_run_completes() {
     let database = Database::sqlite();
@@ -493,7 +618,7 @@ async fn the_api_answers_every_documented_route_and_refuses_a_missing_token() {
         ok_json("POST", "/api/mailboxes/1/check", None, 200)["ok"],
         true
     );
-    let synced = ok_json("POST", "/api/mailboxes/1/sync", None, 200);
+    let synced = ok_json("POST", "/api/mailboxes/1/sync?wait=60", None, 200);
     assert_eq!(synced["new"], 5, "{synced}");
     let folders = ok_json(
         "PATCH",
@@ -521,7 +646,7 @@ async fn the_api_answers_every_documented_route_and_refuses_a_missing_token() {
     );
     assert_eq!(flagged["pending_changes"], 1);
     // The next sync pushes it; the server then holds the flag.
-    ok_json("POST", "/api/mailboxes/1/sync", None, 200);
+    ok_json("POST", "/api/mailboxes/1/sync?wait=60", None, 200);
     let email = ok_json("GET", &format!("/api/emails/{email_id}"), None, 200);
     assert!(
         email["folders"][0]["flags"]
@@ -564,7 +689,8 @@ async fn the_api_answers_every_documented_route_and_refuses_a_missing_token() {
     let (status, metrics) = call("GET", "/metrics", None);
     assert_eq!(status, 200);
     assert!(
-        metrics.contains("imap_sync_runs_total{trigger=\"manual\",status=\"success\"} 2"),
+        // Two "sync now" and the sync a flag change asks for.
+        metrics.contains("imap_sync_runs_total{trigger=\"manual\",status=\"success\"} 3"),
         "{metrics}"
     );
     assert!(
@@ -668,7 +794,7 @@ async fn hostile_requests_get_a_4xx_naming_the_field_and_nothing_reaches_the_ser
         Some(r#"{"enable":["Victim"]}"#),
     );
     assert_eq!(status, 200, "{text}");
-    let (status, text) = call("POST", "/api/mailboxes/1/sync", None);
+    let (status, text) = call("POST", "/api/mailboxes/1/sync?wait=60", None);
     assert_eq!(status, 200, "{text}");
     let (_, emails) = call("GET", "/api/mailboxes/1/emails?folder=INBOX", None);
     let emails: serde_json::Value = serde_json::from_str(&emails).unwrap();
@@ -696,7 +822,7 @@ async fn hostile_requests_get_a_4xx_naming_the_field_and_nothing_reaches_the_ser
             "flag",
         );
     }
-    let (status, text) = call("POST", "/api/mailboxes/1/sync", None);
+    let (status, text) = call("POST", "/api/mailboxes/1/sync?wait=60", None);
     assert_eq!(status, 200, "{text}");
     let folders = raw.list_all().await.unwrap();
     assert!(folders.iter().any(|f| f.contains("Victim")), "{folders:?}");

@@ -8,6 +8,13 @@
 //! a change or its interval passes; so a mailbox is synced by one task of one daemon at a time.
 //! A daemon that dies leaves its leases to expire; another daemon's scheduler then claims the
 //! mailboxes and its watchers take them over.
+//!
+//! # "Sync now"
+//! Never refused: [`Daemon::request_sync`] records the request (`sync_requested_at`) and hands it
+//! to whoever can act — this daemon's watcher of the mailbox breaks its IDLE and syncs; with no
+//! watcher here a sync starts in the background; a holder in another process sees the request
+//! at its next wake-up (a watcher checks every `request_check`; the scheduler claims a
+//! requested mailbox whatever its interval).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -17,7 +24,7 @@ use std::time::Duration;
 use chrono::{Duration as ChronoDuration, Utc};
 use email_model::{Mailbox, Store};
 use imap_connector::MailServer;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::config::SyncConfig;
 use crate::factory::ServerFactory;
@@ -38,6 +45,8 @@ pub struct DaemonConfig {
     pub max_idle_per_server: usize,
     /// Where a server has no IDLE: how often the watcher polls with NOOP.
     pub poll_interval: Duration,
+    /// How often a watcher looks for a "sync now" made in another process.
+    pub request_check: Duration,
 }
 
 impl Default for DaemonConfig {
@@ -48,6 +57,7 @@ impl Default for DaemonConfig {
             idle: true,
             max_idle_per_server: 20,
             poll_interval: Duration::from_secs(120),
+            request_check: Duration::from_secs(30),
         }
     }
 }
@@ -192,6 +202,27 @@ pub struct Daemon<S: Store + Clone + 'static, F: ServerFactory + Clone + 'static
     halt: Arc<AtomicBool>,
     watched: Arc<Mutex<HashSet<i64>>>,
     servers: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// This daemon's watchers, by mailbox: woken by a "sync now".
+    wakers: Mutex<HashMap<i64, Arc<Notify>>>,
+}
+
+/// Who took a "sync now".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncHandover {
+    /// This daemon's watcher of the mailbox: it breaks its IDLE and syncs.
+    Watcher,
+    /// A sync started in the background in this daemon (or, when another process holds the
+    /// mailbox, the request waits for that holder).
+    Background,
+}
+
+impl SyncHandover {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Watcher => "watcher",
+            Self::Background => "background",
+        }
+    }
 }
 
 impl<S: Store + Clone + 'static, F: ServerFactory + Clone + 'static> std::fmt::Debug
@@ -227,6 +258,7 @@ where
             halt: Arc::new(AtomicBool::new(false)),
             watched: Arc::new(Mutex::new(HashSet::new())),
             servers: Mutex::new(HashMap::new()),
+            wakers: Mutex::new(HashMap::new()),
         }
     }
 
@@ -248,6 +280,38 @@ where
             + self.sync_config.mailbox_budget
             + Duration::from_secs(120);
         self.counters.scheduler_ready(stale_after)
+    }
+
+    /// "Sync now": recorded, then handed to this daemon's watcher of the mailbox, or run in the
+    /// background; returns at once with who took it and when it was asked. A lease held in
+    /// another process leaves the request to its holder.
+    pub async fn request_sync(
+        self: &Arc<Self>,
+        mailbox_id: i64,
+    ) -> Result<(SyncHandover, chrono::DateTime<Utc>), email_model::StoreError> {
+        let requested_at = self.store.request_sync(mailbox_id).await?;
+        let waker = self
+            .wakers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&mailbox_id)
+            .cloned();
+        if let Some(waker) = waker {
+            waker.notify_one();
+            return Ok((SyncHandover::Watcher, requested_at));
+        }
+        let daemon = Arc::clone(self);
+        tokio::spawn(async move {
+            let holder = format!("{}/manual-{mailbox_id}", daemon.sync_config.worker_id);
+            match daemon.synchronizer(holder).sync_now(mailbox_id).await {
+                Ok(outcome) if outcome.status == OutcomeStatus::LeaseHeld => {
+                    tracing::info!(mailbox = mailbox_id, "sync now: left to the lease's holder");
+                }
+                Ok(outcome) => daemon.counters.record(Trigger::Manual, &outcome),
+                Err(error) => tracing::warn!(%error, mailbox = mailbox_id, "sync now"),
+            }
+        });
+        Ok((SyncHandover::Background, requested_at))
     }
 
     /// Mailboxes with a watcher in this daemon now.
@@ -388,6 +452,14 @@ where
             || inbox.uid_next != Some(selected.uid_next)
     }
 
+    /// A "sync now" is waiting for this mailbox.
+    async fn sync_requested(&self, mailbox_id: i64) -> bool {
+        matches!(
+            self.store.mailbox(mailbox_id).await,
+            Ok(Some(mailbox)) if mailbox.sync_requested_at.is_some()
+        )
+    }
+
     async fn start_watchers(
         self: &Arc<Self>,
         watchers: &mut tokio::task::JoinSet<()>,
@@ -450,6 +522,11 @@ where
         };
         let holder = format!("{}/watch-{}", self.sync_config.worker_id, mailbox.id);
         let synchronizer = self.synchronizer(holder.clone());
+        let waker = Arc::new(Notify::new());
+        self.wakers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(mailbox.id, Arc::clone(&waker));
         let lease = self.sync_config.lease;
         let renew_every = (lease / 3).max(Duration::from_secs(1));
         let interval = self
@@ -505,17 +582,29 @@ where
                 .inbox_moved_on(mailbox.id, &selected)
                 .await
                 .then_some(Trigger::Idle);
+            if trigger.is_none() && self.sync_requested(mailbox.id).await {
+                trigger = Some(Trigger::Manual);
+            }
+            // Woken for a "sync now" while in IDLE: the session is dropped, not logged out (it
+            // is mid-command); the sync opens its own.
+            let mut abandoned = false;
             while trigger.is_none() && !is_stopped(&stop) {
                 let due_in = next_due.saturating_duration_since(tokio::time::Instant::now());
                 if due_in.is_zero() {
                     trigger = Some(Trigger::Schedule);
                     break;
                 }
-                let wait = due_in.min(renew_every);
-                match server
-                    .wait_for_changes(wait, self.config.poll_interval, stop.clone())
-                    .await
-                {
+                let wait = due_in.min(renew_every).min(self.config.request_check);
+                let waited = tokio::select! {
+                    waited = server.wait_for_changes(wait, self.config.poll_interval, stop.clone()) => waited,
+                    () = waker.notified() => {
+                        tracing::info!(mailbox = mailbox.id, "sync now: the watcher syncs");
+                        trigger = Some(Trigger::Manual);
+                        abandoned = true;
+                        break;
+                    }
+                };
+                match waited {
                     Ok(outcome) if !outcome.events.is_empty() => {
                         tracing::info!(mailbox = mailbox.id, via = ?outcome.via, "change on the server: syncing");
                         trigger = Some(Trigger::Idle);
@@ -531,6 +620,10 @@ where
                             Ok(true) => {}
                             _ => break,
                         }
+                        // A "sync now" from another process.
+                        if self.sync_requested(mailbox.id).await {
+                            trigger = Some(Trigger::Manual);
+                        }
                     }
                     Err(error) => {
                         tracing::info!(%error, mailbox = mailbox.id, "watcher connection lost");
@@ -538,7 +631,11 @@ where
                     }
                 }
             }
-            let _ = server.logout().await;
+            if abandoned {
+                drop(server);
+            } else {
+                let _ = server.logout().await;
+            }
             synchronizer.keep_rotated_secret(mailbox.id).await;
             self.counters
                 .idle_connections
@@ -561,6 +658,10 @@ where
             }
         }
         let _ = stop.borrow_and_update();
+        self.wakers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&mailbox.id);
         if let Err(error) = self.store.release_lease(mailbox.id, holder).await {
             tracing::warn!(%error, mailbox = mailbox.id, "releasing the watcher's lease");
         }

@@ -23,7 +23,7 @@ mod supervise;
 mod synchronizer;
 
 pub use config::SyncConfig;
-pub use daemon::{Daemon, DaemonConfig, DaemonCounters, Trigger};
+pub use daemon::{Daemon, DaemonConfig, DaemonCounters, SyncHandover, Trigger};
 pub use error::{Result, SyncError};
 pub use factory::{
     ImapServerFactory, OAuth2MailboxSettings, ServerFactory, oauth2_secret, renew_oauth2_secret,

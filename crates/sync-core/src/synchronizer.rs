@@ -353,6 +353,41 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
         force: bool,
         run_deadline: Instant,
     ) -> MailboxOutcome {
+        let id = mailbox.id;
+        let mut outcome = self.sync_claimed_once(mailbox, force, run_deadline).await;
+        // A "sync now" made while this sync ran is answered before the lease goes (twice at
+        // most: a stream of requests does not keep one mailbox for ever).
+        for _ in 0..2 {
+            if outcome.status != OutcomeStatus::Success
+                || Instant::now() >= run_deadline
+                || self.stopping()
+            {
+                break;
+            }
+            match self.store.mailbox(id).await {
+                Ok(Some(mailbox)) if mailbox.sync_requested_at.is_some() => {
+                    outcome = self.sync_claimed_once(mailbox, force, run_deadline).await;
+                }
+                _ => break,
+            }
+        }
+        if let Err(error) = self
+            .store
+            .release_lease(id, self.config.worker_id.clone())
+            .await
+        {
+            tracing::error!(%error, "could not release the lease (it will expire)");
+        }
+        outcome
+    }
+
+    /// One sync of a claimed mailbox, its outcome recorded; the lease stays.
+    async fn sync_claimed_once(
+        &self,
+        mailbox: Mailbox,
+        force: bool,
+        run_deadline: Instant,
+    ) -> MailboxOutcome {
         let span = tracing::info_span!("mailbox", id = mailbox.id, email = %mailbox.email);
         let _entered = span.enter();
         let started = Instant::now();
@@ -360,6 +395,10 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
             mailbox_id: mailbox.id,
         });
         let run_started = Utc::now();
+        // This sync answers every "sync now" made before it started.
+        if let Err(error) = self.store.clear_sync_request(mailbox.id, run_started).await {
+            tracing::warn!(%error, "could not clear the sync request");
+        }
         // The lease lives while the sync does: renewed every third of its length, whatever
         // one batch or one reconnect pause takes; a killed process's lease expires soon.
         let heartbeat = async {
@@ -399,13 +438,6 @@ impl<S: Store, F: ServerFactory> Synchronizer<S, F> {
         }
         if let Err(error) = self.record(&mailbox, outcome).await {
             tracing::error!(%error, "could not record the outcome");
-        }
-        if let Err(error) = self
-            .store
-            .release_lease(mailbox.id, self.config.worker_id.clone())
-            .await
-        {
-            tracing::error!(%error, "could not release the lease (it will expire)");
         }
         (self.progress)(&ProgressEvent::MailboxFinished {
             mailbox_id: mailbox.id,

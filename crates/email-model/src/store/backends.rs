@@ -1230,10 +1230,12 @@ macro_rules! impl_store {
                                     .filter(users::enabled.eq(true)),
                             )))
                             .filter(mailboxes::backoff_until.is_null().or(mailboxes::backoff_until.le(now)))
+                            // Due by its interval, or asked for ("sync now" while another held it).
                             .filter(
                                 mailboxes::last_success_at
                                     .is_null()
-                                    .or(mailboxes::last_success_at.le(naive(due_before))),
+                                    .or(mailboxes::last_success_at.le(naive(due_before)))
+                                    .or(mailboxes::sync_requested_at.is_not_null()),
                             )
                             .filter(mailboxes::lease_holder.is_null().or(mailboxes::lease_expires_at.lt(now)))
                             .order((mailboxes::last_success_at.is_not_null(), mailboxes::last_success_at, mailboxes::id))
@@ -1944,6 +1946,66 @@ macro_rules! impl_store {
                 let conn = &mut *conn;
                 notify_channel!($variant, conn, channel, payload);
                 Ok(())
+            }
+
+            async fn request_sync(&self, mailbox_id: i64) -> Result<DateTime<Utc>> {
+                let mut conn = self.connection().await?;
+                let at = now();
+                let changed = diesel::update(mailboxes::table.find(mailbox_id))
+                    .set(mailboxes::sync_requested_at.eq(Some(at)))
+                    .execute(&mut conn)
+                    .await?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound(format!("mailbox {mailbox_id}")));
+                }
+                Ok(utc(at))
+            }
+
+            async fn clear_sync_request(&self, mailbox_id: i64, up_to: DateTime<Utc>) -> Result<()> {
+                let mut conn = self.connection().await?;
+                diesel::update(
+                    mailboxes::table
+                        .find(mailbox_id)
+                        .filter(mailboxes::sync_requested_at.le(naive(up_to))),
+                )
+                .set(mailboxes::sync_requested_at.eq(None::<chrono::NaiveDateTime>))
+                .execute(&mut conn)
+                .await?;
+                Ok(())
+            }
+
+            async fn sync_runs(&self, mailbox_id: i64, limit: i64) -> Result<Vec<SyncRunRecord>> {
+                let mut conn = self.connection().await?;
+                type Row = (i64, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>, String, Option<String>, i64, i64, i64);
+                let rows: Vec<Row> = sync_runs::table
+                    .filter(sync_runs::mailbox_id.eq(mailbox_id))
+                    .order(sync_runs::id.desc())
+                    .limit(limit.clamp(1, 1000))
+                    .select((
+                        sync_runs::id,
+                        sync_runs::started_at,
+                        sync_runs::finished_at,
+                        sync_runs::outcome,
+                        sync_runs::message,
+                        sync_runs::emails_new,
+                        sync_runs::emails_changed,
+                        sync_runs::emails_removed,
+                    ))
+                    .load(&mut conn)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, started_at, finished_at, outcome, message, emails_new, emails_changed, emails_removed)| SyncRunRecord {
+                        id,
+                        started_at: utc(started_at),
+                        finished_at: finished_at.map(utc),
+                        outcome,
+                        message,
+                        emails_new,
+                        emails_changed,
+                        emails_removed,
+                    })
+                    .collect())
             }
 
             async fn start_sync_run(&self, mailbox_id: i64) -> Result<i64> {

@@ -20,7 +20,7 @@ use crate::model::{
     EpisodeOpened, FlagUpdate, Folder, FolderCursors, FolderMergeReport, Mailbox,
     MailboxSettingsChange, MailboxSettingsUpdate, Membership, NewMailbox, NewUser, OutboxEntry,
     PendingFlagChange, RemapItem, RemapReport, RetryUid, ServerFolder, StoredEmail, SyncRunOutcome,
-    User,
+    SyncRunRecord, User,
 };
 
 pub use backends::{PgStore, SqliteStore, StoreOptions};
@@ -149,7 +149,7 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<()>> + Send;
     /// Claims the next mailbox due for sync and leases it to `holder`: active, sync on, with a
     /// secret, owner enabled (or a system mailbox), out of back-off, last success before
-    /// `due_before`, lease free; never-synced first, then the stalest. On PostgreSQL the
+    /// `due_before` or a sync requested, lease free; never-synced first, then the stalest. On PostgreSQL the
     /// candidate is locked with `FOR UPDATE SKIP LOCKED`, so concurrent workers claim different
     /// mailboxes.
     fn claim_due_mailbox(
@@ -282,6 +282,20 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<()>> + Send;
 
     /// Starts a run: the mailbox is in progress.
+    /// Asks the lease's holder to sync the mailbox (sets `sync_requested_at` to now).
+    fn request_sync(&self, mailbox_id: i64) -> impl Future<Output = Result<DateTime<Utc>>> + Send;
+    /// Clears a sync request made at or before `up_to` (one made later stays).
+    fn clear_sync_request(
+        &self,
+        mailbox_id: i64,
+        up_to: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The mailbox's latest sync runs, newest first.
+    fn sync_runs(
+        &self,
+        mailbox_id: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<SyncRunRecord>>> + Send;
     fn start_sync_run(&self, mailbox_id: i64) -> impl Future<Output = Result<i64>> + Send;
     /// Ends a run and records its outcome on the mailbox (state, error, back-off, counters).
     fn finish_sync_run(

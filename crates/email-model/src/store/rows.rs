@@ -88,6 +88,7 @@ pub(crate) struct MailboxRow {
     pub(crate) backoff_until: Option<NaiveDateTime>,
     pub(crate) consecutive_failures: i32,
     pub(crate) tls_pin: Option<String>,
+    pub(crate) sync_requested_at: Option<NaiveDateTime>,
 }
 
 impl From<MailboxRow> for Mailbox {
@@ -118,6 +119,7 @@ impl From<MailboxRow> for Mailbox {
             backoff_until: row.backoff_until.map(utc),
             consecutive_failures: row.consecutive_failures,
             tls_pin: row.tls_pin,
+            sync_requested_at: row.sync_requested_at.map(utc),
         }
     }
 }

@@ -135,9 +135,14 @@ pub(super) async fn change_flags<S: Store + Clone + 'static>(
             }
         }
     }
+    // Pushed now: handed to whoever syncs the mailbox (its watcher, or a sync started here).
+    let mailbox_id = email_or_404(&state, id).await?.mailbox_id;
+    if recorded > 0 {
+        state.daemon.request_sync(mailbox_id).await?;
+    }
     Ok((
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({"pending_changes": recorded, "pushed": "at the next sync"})),
+        Json(serde_json::json!({"pending_changes": recorded, "pushed": "now, by a sync of the mailbox"})),
     )
         .into_response())
 }

@@ -1,13 +1,13 @@
 //! Mailboxes: settings, check, folders, sync now.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use email_model::{AuthKind, ImapSettings, NewMailbox, Store};
 use secrecy::SecretString;
 use serde::Deserialize;
-use sync_core::{OutcomeStatus, Trigger};
+use sync_core::OutcomeStatus;
 
 use super::{ApiError, ApiResult, Shared, json, mailbox_or_404, not_found};
 use crate::status;
@@ -184,17 +184,19 @@ pub(super) async fn update_mailbox<S: Store + Clone + std::fmt::Debug + 'static>
     get_mailbox(State(state), Path(id)).await
 }
 
+/// Folders at once: listed and merged now, or — when a sync holds the mailbox — handed to it
+/// (its sync lists the folders first). True when handed over.
 async fn refresh_folders<S: Store + Clone + 'static>(
     state: &Shared<S>,
     id: i64,
-) -> Result<(), ApiError> {
+) -> Result<bool, ApiError> {
     let synchronizer = state.daemon.synchronizer(format!("api-folders-{id}"));
     match synchronizer.settings_changed(id).await {
-        Ok(OutcomeStatus::Success) => Ok(()),
-        Ok(OutcomeStatus::LeaseHeld) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("mailbox {id} is being synced; try again in a moment"),
-        )),
+        Ok(OutcomeStatus::Success) => Ok(false),
+        Ok(OutcomeStatus::LeaseHeld) => {
+            state.daemon.request_sync(id).await?;
+            Ok(true)
+        }
         Ok(other) => Err(ApiError::new(StatusCode::BAD_GATEWAY, format!("{other:?}"))),
         Err(error) => Err(ApiError::new(StatusCode::BAD_GATEWAY, error.to_string())),
     }
@@ -263,31 +265,113 @@ pub(super) async fn switch_folders<S: Store + Clone + 'static>(
     Json(body): Json<FolderSwitches>,
 ) -> ApiResult {
     mailbox_or_404(&state, id).await?;
-    refresh_folders(&state, id).await?;
+    let handed_over = refresh_folders(&state, id).await?;
     if let Some(unknown) =
         crate::mailboxes::switch_folders(&state.store, id, &body.enable, &body.disable).await?
     {
         return Err(not_found(format!("folder {unknown:?}")));
     }
-    json(serde_json::json!(
-        status::folder_rows(&state.store, id).await?
-    ))
+    // Applied; with a sync holding the mailbox, the folder list is refreshed by that sync.
+    let status = if handed_over {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(serde_json::json!(
+            status::folder_rows(&state.store, id).await?
+        )),
+    )
+        .into_response())
 }
 
+#[derive(Deserialize)]
+pub(super) struct SyncQuery {
+    /// Wait up to this many seconds for the sync to finish (0–600) and answer with its run.
+    wait: Option<u64>,
+}
+
+/// "Sync now": never refused. Answers 202 at once with who took it; with `wait=SECONDS`,
+/// answers 200 with the finished run (or 202 if it has not finished by then).
 pub(super) async fn sync_mailbox<S: Store + Clone + 'static>(
     State(state): State<Shared<S>>,
     Path(id): Path<i64>,
+    Query(query): Query<SyncQuery>,
 ) -> ApiResult {
-    let synchronizer = state.daemon.synchronizer(format!(
-        "{}/api",
-        sync_core::SyncConfig::default().worker_id
-    ));
-    let outcome = synchronizer.sync_now(id).await?;
-    state.daemon.counters.record(Trigger::Manual, &outcome);
-    let status = match &outcome.status {
-        OutcomeStatus::NotFound => return Err(not_found(format!("mailbox {id}"))),
-        OutcomeStatus::LeaseHeld => StatusCode::CONFLICT,
-        _ => StatusCode::OK,
-    };
-    Ok((status, Json(crate::sync::outcome_json(&outcome))).into_response())
+    mailbox_or_404(&state, id).await?;
+    let wait = query.wait.unwrap_or(0);
+    if wait > 600 {
+        return Err(ApiError::on_field(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wait",
+            "wait is at most 600 seconds".to_owned(),
+        ));
+    }
+    let (handover, requested_at) = state.daemon.request_sync(id).await?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
+    loop {
+        if let Some(run) = state
+            .store
+            .sync_runs(id, 5)
+            .await?
+            .into_iter()
+            .find(|run| run.started_at >= requested_at && run.finished_at.is_some())
+        {
+            return Ok((StatusCode::OK, Json(run_json(&run))).into_response());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({
+            "accepted": true,
+            "handed_to": handover.as_str(),
+            "requested_at": requested_at.to_rfc3339(),
+            "runs": format!("/api/mailboxes/{id}/runs"),
+        })),
+    )
+        .into_response())
+}
+
+fn run_json(run: &email_model::SyncRunRecord) -> serde_json::Value {
+    serde_json::json!({
+        "id": run.id,
+        "started_at": run.started_at.to_rfc3339(),
+        "finished_at": run.finished_at.map(|d| d.to_rfc3339()),
+        "status": run.outcome,
+        "message": run.message,
+        "new": run.emails_new,
+        "changed": run.emails_changed,
+        "removed": run.emails_removed,
+    })
+}
+
+/// The mailbox's latest sync runs, newest first (`limit` 1–100, default 20).
+pub(super) async fn list_runs<S: Store + Clone + 'static>(
+    State(state): State<Shared<S>>,
+    Path(id): Path<i64>,
+    Query(query): Query<RunsQuery>,
+) -> ApiResult {
+    mailbox_or_404(&state, id).await?;
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::on_field(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "limit",
+            "limit must be between 1 and 100".to_owned(),
+        ));
+    }
+    let runs = state.store.sync_runs(id, limit).await?;
+    json(serde_json::json!(
+        runs.iter().map(run_json).collect::<Vec<_>>()
+    ))
+}
+
+#[derive(Deserialize)]
+pub(super) struct RunsQuery {
+    limit: Option<i64>,
 }

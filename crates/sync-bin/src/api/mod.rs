@@ -197,6 +197,7 @@ pub(crate) fn router<S: Store + Clone + std::fmt::Debug + 'static>(
             "/api/mailboxes/{id}/sync",
             post(mailboxes::sync_mailbox::<S>),
         )
+        .route("/api/mailboxes/{id}/runs", get(mailboxes::list_runs::<S>))
         .route("/api/mailboxes/{id}/emails", get(emails::list_emails::<S>))
         .route(
             "/api/mailboxes/{id}/dropped-changes",

@@ -110,7 +110,12 @@ pub(crate) const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "post",
         path: "/api/mailboxes/{id}/sync",
-        summary: "Sync the mailbox now.",
+        summary: "Sync now: never refused; 202 with who took it, or with wait=SECONDS 200 and the finished run.",
+    },
+    RouteDoc {
+        method: "get",
+        path: "/api/mailboxes/{id}/runs",
+        summary: "The mailbox's latest sync runs, newest first.",
     },
     RouteDoc {
         method: "get",
