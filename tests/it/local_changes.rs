@@ -133,15 +133,26 @@ async fn a_change_reaches_every_copy_in_a_folder(backend: Backend) {
     };
     assert_eq!(ids.len(), 2);
     assert_eq!(ids[&1], ids[&2], "one message twice is one email");
-    record_local_change(&rig, "INBOX", ids[&1], "\\Flagged", true).await;
-    assert_eq!(sync(&rig).await.0, OutcomeStatus::Success);
-    for uid in [1, 2] {
-        assert!(
-            flags_on_server(&mut raw, uid)
-                .await
-                .contains(&"\\Flagged".to_owned()),
-            "UID {uid}"
-        );
+    // Each copy in turn is changed on the server first, so their MODSEQs differ either way
+    // (found by the randomized test: a change based on one copy's MODSEQ was taken for a
+    // conflict on the other, newer copy and dropped).
+    for (newer, flag) in [(2, "\\Flagged"), (1, "$Important")] {
+        raw.command(&format!("UID STORE {newer} +FLAGS.SILENT ($Label{newer})"))
+            .await
+            .unwrap()
+            .ok()
+            .unwrap();
+        assert_eq!(sync(&rig).await.0, OutcomeStatus::Success);
+        record_local_change(&rig, "INBOX", ids[&1], flag, true).await;
+        assert_eq!(sync(&rig).await.0, OutcomeStatus::Success);
+        for uid in [1, 2] {
+            assert!(
+                flags_on_server(&mut raw, uid)
+                    .await
+                    .contains(&flag.to_owned()),
+                "{flag} on UID {uid}"
+            );
+        }
     }
 }
 

@@ -151,6 +151,8 @@ async fn sync_measured(rig: &Rig) -> (OutcomeStatus, Vec<SentCommand>, u64) {
         batch_size: 3,
         interval: std::time::Duration::ZERO,
         due_tolerance: std::time::Duration::ZERO,
+        // The chaos test cuts links often: its reconnects need not wait.
+        reconnect_pause: std::time::Duration::from_millis(10),
         ..SyncConfig::default()
     };
     let status = if rig.is_postgres() {

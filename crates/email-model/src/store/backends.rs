@@ -1480,16 +1480,24 @@ macro_rules! impl_store {
                 let flag = crate::rules::flag_name(&flag)?;
                 let mut conn = self.connection().await?;
                 conn.transaction::<_, StoreError, _>(async |conn| {
-                    let modseq: Option<Option<i64>> = memberships::table
+                    let copies: i64 = memberships::table
                         .filter(memberships::folder_id.eq(folder_id))
                         .filter(memberships::email_id.eq(email_id))
-                        .select(memberships::modseq)
-                        .first(conn)
-                        .await
-                        .optional()?;
-                    let Some(modseq) = modseq else {
+                        .count()
+                        .get_result(conn)
+                        .await?;
+                    if copies == 0 {
                         return Err(StoreError::NotFound(format!("email {email_id} in folder {folder_id}")));
-                    };
+                    }
+                    // The highest MODSEQ of the email's copies in the folder: MODSEQs of one
+                    // folder are one sequence, so a copy the server changes after this is seen
+                    // above it, whichever copy it is.
+                    let modseq: Option<i64> = memberships::table
+                        .filter(memberships::folder_id.eq(folder_id))
+                        .filter(memberships::email_id.eq(email_id))
+                        .select(diesel::dsl::max(memberships::modseq))
+                        .first(conn)
+                        .await?;
                     let id: i64 = diesel::insert_into(pending_flag_changes::table)
                         .values((
                             pending_flag_changes::email_id.eq(email_id),
