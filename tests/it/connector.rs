@@ -675,7 +675,8 @@ async fn uid_search_finds_by_date_and_uid_and_surfaces_a_refusal() {
     assert_eq!(connector.uid_search("ALL").await.unwrap(), [1, 2, 3]);
 }
 
-fn scripted_config(server: &ScriptedImapServer, credentials: Credentials) -> ImapConfig {
+/// A connector's settings for the scripted server (plain, short timeouts).
+pub(crate) fn scripted_config(server: &ScriptedImapServer, credentials: Credentials) -> ImapConfig {
     let mut config = ImapConfig::new("127.0.0.1", "user@example.test", credentials);
     config.connect_policy = integration_tests::rig_connect_policy();
     config.port = server.port();

@@ -3,9 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use imap_connector::{
-    ConnectorError, Credentials, ImapConfig, ImapConnector, SearchQuery, Security,
-};
+use imap_connector::{ConnectorError, Credentials, ImapConnector, SearchQuery, Security};
 use integration_tests::connector_config;
 
 use crate::connector::names;
@@ -365,15 +363,10 @@ async fn a_message_with_nul_bytes_is_read_whole_and_the_next_one_too() {
             &[first.as_str(), second.as_str(), "{tag} OK done"],
         );
     let server = ScriptedImapServer::start(script).await.unwrap();
-    let mut config = ImapConfig::new(
-        "127.0.0.1",
-        "user@example.test",
+    let mut connector = ImapConnector::new(crate::connector::scripted_config(
+        &server,
         Credentials::Password("p".to_owned().into()),
-    );
-    config.connect_policy = integration_tests::rig_connect_policy();
-    config.port = server.port();
-    config.security = Security::None;
-    let mut connector = ImapConnector::new(config);
+    ));
     connector.select("INBOX").await.unwrap();
     let mut stream = connector.fetch(&[1, 2], imap_connector::FetchParts::Full);
     let read = stream.next().await.unwrap().unwrap();

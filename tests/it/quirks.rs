@@ -6,17 +6,7 @@ use imap_connector::{Credentials, FetchParts, ImapConfig, ImapConnector, Securit
 use test_support::{DovecotVariant, Script, ScriptedImapServer, shared_dovecot};
 
 fn config(server: &ScriptedImapServer) -> ImapConfig {
-    let mut config = ImapConfig::new(
-        "127.0.0.1",
-        "user@example.test",
-        Credentials::Password("p".to_owned().into()),
-    );
-    config.connect_policy = integration_tests::rig_connect_policy();
-    config.port = server.port();
-    config.security = Security::None;
-    config.connect_timeout = std::time::Duration::from_secs(5);
-    config.command_timeout = std::time::Duration::from_secs(5);
-    config
+    crate::connector::scripted_config(server, Credentials::Password("p".to_owned().into()))
 }
 
 fn logged_in() -> Script {
