@@ -7,31 +7,10 @@ use std::collections::BTreeSet;
 
 use email_model::Store;
 use sync_core::OutcomeStatus;
-use test_support::{DovecotVariant, RawImap};
+use test_support::DovecotVariant;
 
 use crate::sync::{Backend, Rig, rig_on, seed};
-use crate::sync_changes::{assert_mirror, sync};
-
-async fn uid_validity(raw: &mut RawImap, folder: &str) -> u32 {
-    let reply = raw
-        .command(&format!("STATUS {folder} (UIDVALIDITY)"))
-        .await
-        .unwrap()
-        .ok()
-        .unwrap();
-    reply
-        .untagged
-        .iter()
-        .find_map(|line| {
-            line.split("UIDVALIDITY ")
-                .nth(1)?
-                .split(')')
-                .next()?
-                .parse()
-                .ok()
-        })
-        .unwrap()
-}
+use crate::sync_changes::{assert_mirror, server_state, sync};
 
 /// The Message-IDs of the emails the mirror holds in `folder`.
 async fn stored_message_ids(rig: &Rig, folder: &str) -> BTreeSet<String> {
@@ -83,11 +62,11 @@ async fn a_shared_uidvalidity_does_not_hand_one_folder_s_rows_to_another(
     raw.command("LOGOUT").await.unwrap();
     let shared = {
         let mut raw = rig.raw().await;
-        uid_validity(&mut raw, "P").await
+        server_state(&mut raw, "P").await.0
     };
     endpoint.set_uid_validity(&rig.user, "Q", shared).unwrap();
     let mut raw = rig.raw().await;
-    assert_eq!(uid_validity(&mut raw, "Q").await, shared);
+    assert_eq!(server_state(&mut raw, "Q").await.0, shared);
 
     rig.sync(10).await;
     rig.switch_folder("P", true).await;

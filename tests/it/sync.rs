@@ -99,7 +99,22 @@ pub(crate) async fn rig_through(
         endpoint,
         _database: database,
     };
-    let new_mailbox = NewMailbox {
+    let new_mailbox = rig_mailbox(endpoint, user, port, first_sync_days);
+    rig.mailbox_id = match backend {
+        Backend::Postgres => rig.pg().create_mailbox(new_mailbox).await.unwrap().id,
+        Backend::Sqlite => rig.sqlite().create_mailbox(new_mailbox).await.unwrap().id,
+    };
+    rig
+}
+
+/// A system mailbox of the rig's Dovecot user `user`, reached on `port`.
+fn rig_mailbox(
+    endpoint: &DovecotEndpoint,
+    user: String,
+    port: u16,
+    first_sync_days: i32,
+) -> NewMailbox {
+    NewMailbox {
         owner_user_id: None,
         email: format!("{user}@example.test"),
         imap: ImapSettings {
@@ -112,12 +127,7 @@ pub(crate) async fn rig_through(
         secret: Some(SecretString::from(endpoint.password.clone())),
         oauth_settings: None,
         first_sync_days,
-    };
-    rig.mailbox_id = match backend {
-        Backend::Postgres => rig.pg().create_mailbox(new_mailbox).await.unwrap().id,
-        Backend::Sqlite => rig.sqlite().create_mailbox(new_mailbox).await.unwrap().id,
-    };
-    rig
+    }
 }
 
 impl Rig {
@@ -195,20 +205,7 @@ impl Rig {
     /// login.
     pub(crate) async fn add_mailbox(&self, purpose: &str) -> (i64, String) {
         let user = self.endpoint.fresh_user(purpose);
-        let new_mailbox = NewMailbox {
-            owner_user_id: None,
-            email: format!("{user}@example.test"),
-            imap: ImapSettings {
-                host: self.endpoint.host.clone(),
-                port: self.endpoint.plain_port,
-                security: Security::None,
-                user: user.clone(),
-            },
-            auth_kind: AuthKind::Password,
-            secret: Some(SecretString::from(self.endpoint.password.clone())),
-            oauth_settings: None,
-            first_sync_days: 365,
-        };
+        let new_mailbox = rig_mailbox(self.endpoint, user.clone(), self.endpoint.plain_port, 365);
         let id = if self.is_postgres() {
             self.pg().create_mailbox(new_mailbox).await.unwrap().id
         } else {

@@ -44,14 +44,7 @@ impl ImapConnector {
                 .await
             };
         }
-        let compiled = query.compile(self.has("LITERAL+").await?);
-        let charset = if compiled.needs_utf8 {
-            "CHARSET UTF-8 "
-        } else {
-            ""
-        };
-        self.uid_search(&format!("{charset}{}", compiled.criteria))
-            .await
+        self.search_standard(query).await
     }
 
     /// Streams the messages of the selected folder that match `query`.

@@ -100,7 +100,10 @@ fn status_text(status: &OutcomeStatus) -> String {
         OutcomeStatus::Success => "ok".to_owned(),
         OutcomeStatus::InvalidCredentials(message) => format!("credentials refused: {message}"),
         OutcomeStatus::Failure(message) => format!("failed: {message}"),
-        OutcomeStatus::LeaseHeld => "skipped: being synced by another process".to_owned(),
+        OutcomeStatus::LeaseHeld => {
+            "not synced: another process holds it and did not sync it in time; run again later"
+                .to_owned()
+        }
         OutcomeStatus::NotDue { due_at: Some(at) } => format!(
             "skipped: not due until {}",
             at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -248,13 +251,15 @@ pub(crate) async fn run<S: Store + Clone + std::fmt::Debug + 'static>(
     let dispatched = notify::Dispatcher::new(store, notifiers, notify::DispatcherConfig::default())
         .drain_once()
         .await?;
-    // A folder that failed fails the run too: the mailbox is only partly synced.
+    // A folder that failed fails the run too: the mailbox is only partly synced. So does a
+    // named mailbox whose holder did not sync it within the wait.
     let failed = report.outcomes.iter().any(|o| {
         matches!(
             o.status,
             OutcomeStatus::Failure(_)
                 | OutcomeStatus::InvalidCredentials(_)
                 | OutcomeStatus::NotFound
+                | OutcomeStatus::LeaseHeld
         ) || !o.report.folder_errors.is_empty()
     });
     if args.json {

@@ -117,7 +117,7 @@ pub(super) async fn change_flags<S: Store + Clone + 'static>(
     Path(id): Path<i64>,
     Json(body): Json<FlagChange>,
 ) -> ApiResult {
-    email_or_404(&state, id).await?;
+    let mailbox_id = email_or_404(&state, id).await?.mailbox_id;
     // Every name is checked before any is recorded: a request is taken whole or not at all.
     for flag in body.set.iter().chain(&body.unset) {
         email_model::rules::flag_name(flag)?;
@@ -136,7 +136,6 @@ pub(super) async fn change_flags<S: Store + Clone + 'static>(
         }
     }
     // Pushed now: handed to whoever syncs the mailbox (its watcher, or a sync started here).
-    let mailbox_id = email_or_404(&state, id).await?.mailbox_id;
     if recorded > 0 {
         state.daemon.request_sync(mailbox_id).await?;
     }
